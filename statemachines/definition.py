@@ -1,0 +1,102 @@
+"""Load an ASL definition and fill its `${Name}` placeholders the way CloudFormation does.
+
+The files in this folder are the single source of truth for the workflow. Deployment values
+(accounts, regions, vault, task ARNs, polling intervals) appear in them as `${Name}`
+placeholders that CloudFormation's DefinitionSubstitutions fill in.
+
+JSON has no way to write an unquoted placeholder, so a placeholder that stands for a number
+is written as the whole string value of a numeric ASL field (`"IntervalSeconds": "${X}"`).
+The template generator writes those without quotes into DefinitionString, where the
+substitution is plain text replacement (the resource provider's DefinitionProcessor calls
+StringUtils.replaceEachRepeatedly on the string), so the deployed value is a JSON number.
+`render` produces the same result in Python for the twin and the linters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+NUMERIC_FIELDS = frozenset(
+    {
+        "IntervalSeconds",
+        "MaxAttempts",
+        "MaxDelaySeconds",
+        "BackoffRate",
+        "TimeoutSeconds",
+        "HeartbeatSeconds",
+        "Seconds",
+    }
+)
+
+Substitutions = dict[str, str | int | float]
+
+
+def definition_names() -> list[str]:
+    return sorted(p.name.removesuffix(".asl.json") for p in HERE.glob("*.asl.json"))
+
+
+def source_text(name: str) -> str:
+    return (HERE / f"{name}.asl.json").read_text()
+
+
+def source(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(source_text(name))
+    return loaded
+
+
+def placeholders(name: str) -> set[str]:
+    return set(PLACEHOLDER.findall(source_text(name)))
+
+
+def numeric_placeholders(name: str) -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in NUMERIC_FIELDS and isinstance(value, str):
+                    match = PLACEHOLDER.fullmatch(value)
+                    if match:
+                        found.add(match.group(1))
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(source(name))
+    return found
+
+
+def cloudformation_text(name: str) -> str:
+    """Compact JSON for DefinitionString: numeric placeholders unquoted, the rest untouched."""
+    text = json.dumps(source(name), separators=(",", ":"), ensure_ascii=False)
+    for placeholder in numeric_placeholders(name):
+        text = text.replace(f'"${{{placeholder}}}"', f"${{{placeholder}}}")
+    return text
+
+
+def substitute_text(text: str, substitutions: Substitutions) -> str:
+    """CloudFormation's textual replacement; a missing placeholder is an error, not a no-op."""
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in substitutions:
+            raise KeyError(f"no value for placeholder ${{{key}}}")
+        return str(substitutions[key])
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def render(name: str, substitutions: Substitutions) -> dict[str, Any]:
+    """The definition as AWS would store it after CloudFormation's substitution."""
+    rendered: dict[str, Any] = json.loads(substitute_text(cloudformation_text(name), substitutions))
+    return rendered
+
+
+# Values for linting and for tests that do not care about the deployment.
+EXAMPLE_SUBSTITUTIONS: Substitutions = {}

@@ -1,0 +1,160 @@
+"""A virtual clock shared by every part of the twin.
+
+AWS work that takes hours (copy jobs, Step Functions Retry and Wait delays) must run in
+milliseconds here, yet keep its order and its timing. The clock is a small discrete-event
+scheduler:
+
+- `now()` is virtual time. The AWS Backup twin, JSONata's `$now()`, the context object's
+  EnteredTime and every execution history timestamp read it.
+- Step Functions executions are *participants*. When one sleeps (a Retry interval, a Wait
+  state, an SDK back-off) it blocks until virtual time reaches its wake time.
+- When every participant is asleep, nothing else can happen before the earliest wake time,
+  so the clock jumps there: time-triggered work (copy jobs finishing, events) runs first,
+  then the sleepers that are due wake up.
+- A thread that is not a participant (a test, a script) that sleeps simply moves the clock.
+
+Every sleep is recorded, so tests can assert on the delays AWS would have waited.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+DEFAULT_START = datetime(2026, 11, 20, 5, 0, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """One recorded delay: who slept, why, and for how long (virtual seconds)."""
+
+    owner: str
+    reason: str
+    seconds: float
+    at: datetime
+
+
+class ClockStalled(RuntimeError):
+    """Participants are still running after the real-time budget: something blocked."""
+
+
+class VirtualClock:
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        if start.tzinfo is None:
+            raise ValueError("the virtual clock needs an aware start time")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._sleepers: list[tuple[datetime, int, threading.Event]] = []
+        self._sequence = itertools.count()
+        self._participants: dict[int, str] = {}
+        self._pending_participants = 0
+        self._listeners: list[Callable[[datetime], None]] = []
+        self._local = threading.local()
+        self.auto_advance = True
+        self.sleeps: list[Sleep] = []
+
+    # -- reading ---------------------------------------------------------------------------
+    def now(self) -> datetime:
+        # Lock-free on purpose: a reader must never wait for listeners that run under the lock.
+        return self._now
+
+    def iso_now(self) -> str:
+        """ISO-8601 with milliseconds and Z, the form Step Functions uses for timestamps."""
+        return self.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    # -- time-triggered work ---------------------------------------------------------------
+    def on_advance(self, listener: Callable[[datetime], None]) -> None:
+        """Call `listener(now)` every time the clock moves (e.g. to progress copy jobs)."""
+        self._listeners.append(listener)
+
+    def advance(self, seconds: float = 0.0, *, to: datetime | None = None) -> datetime:
+        """Move virtual time forward and run what became due; never moves backwards."""
+        with self._lock:
+            target = to if to is not None else self._now + timedelta(seconds=seconds)
+            self._move_to(max(target, self._now))
+            return self._now
+
+    def _move_to(self, target: datetime) -> None:
+        # Listeners may start new participants (an event starting an execution); they run
+        # with the lock held so that no sleeper wakes before the world has caught up.
+        self._now = target
+        for listener in list(self._listeners):
+            listener(self._now)
+        while self._sleepers and self._sleepers[0][0] <= self._now:
+            _, _, wake = heapq.heappop(self._sleepers)
+            wake.set()
+        self._changed.notify_all()
+
+    # -- participants ----------------------------------------------------------------------
+    def reserve_participant(self) -> None:
+        """Count a participant before its thread exists, so time cannot jump past its start."""
+        with self._lock:
+            self._pending_participants += 1
+
+    @contextmanager
+    def participant(self, name: str, *, reserved: bool = False) -> Iterator[None]:
+        ident = threading.get_ident()
+        with self._lock:
+            if reserved:
+                self._pending_participants -= 1
+            self._participants[ident] = name
+        self._local.name = name
+        try:
+            yield
+        finally:
+            self._local.name = None
+            with self._lock:
+                self._participants.pop(ident, None)
+                self._maybe_jump()
+                self._changed.notify_all()
+
+    def current_participant(self) -> str | None:
+        return getattr(self._local, "name", None)
+
+    def active_participants(self) -> int:
+        with self._lock:
+            return len(self._participants) + self._pending_participants
+
+    # -- sleeping --------------------------------------------------------------------------
+    def sleep(self, seconds: float, reason: str = "sleep") -> None:
+        seconds = max(0.0, float(seconds))
+        owner = self.current_participant()
+        with self._lock:
+            self.sleeps.append(Sleep(owner or "<driver>", reason, seconds, self._now))
+            if owner is None:
+                self._move_to(self._now + timedelta(seconds=seconds))
+                return
+            wake = threading.Event()
+            heapq.heappush(
+                self._sleepers, (self._now + timedelta(seconds=seconds), next(self._sequence), wake)
+            )
+            self._maybe_jump()
+        wake.wait()
+
+    def _maybe_jump(self) -> None:
+        if not self.auto_advance or not self._sleepers:
+            return
+        awake = len(self._participants) + self._pending_participants - len(self._sleepers)
+        if awake <= 0:
+            self._move_to(max(self._sleepers[0][0], self._now))
+
+    def wait_until_idle(self, timeout: float = 60.0) -> None:
+        """Block the calling (non-participant) thread until no participant is left."""
+        with self._lock:
+            finished = self._changed.wait_for(
+                lambda: not self._participants and not self._pending_participants, timeout
+            )
+            if not finished:
+                raise ClockStalled(
+                    f"{len(self._participants)} execution(s) still running after {timeout} s "
+                    f"of real time: {sorted(self._participants.values())[:5]}"
+                )
+
+    def sleeps_of(self, owner: str) -> list[float]:
+        return [s.seconds for s in self.sleeps if s.owner == owner]

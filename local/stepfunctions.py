@@ -1,0 +1,355 @@
+"""Patches that make moto's Step Functions interpreter (LocalStack's ASL engine) run our workflow.
+
+Each gap is described in ../shared/reference/local-testing.md §1, and each patch here has a test
+in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves what it patches.
+
+- JSONata and variables: moto ships the evaluator as `None`; plug in jsonata-python, with
+  `$now()` on the virtual clock, real `$uuid()`, string variables quoted safely, and JSONata
+  errors reported as `States.QueryEvaluationError` as in AWS.
+- Time: Retry intervals and Wait states sleep on the virtual clock; EnteredTime, execution
+  start/stop dates and history timestamps read it.
+- Accounts: a task calls AWS as its execution's account, or as the account of its
+  `Credentials.RoleArn`.
+- Names: an execution started without a name gets a UUID (moto uses the string "None"), and
+  names are validated like AWS (1-80 characters, no whitespace or reserved characters).
+- `aws-sdk:backup:*` errors are named `Backup.<Code>` as in AWS.
+- Executions announce their status changes on EventBridge ("Step Functions Execution Status
+  Change", source aws.states), as AWS does, so rules can route failures to a queue.
+- A parsed definition is reused by every execution of it (parsing dominates start-up cost).
+"""
+
+from __future__ import annotations
+
+import datetime as _real_datetime
+import re
+import threading
+import types
+import uuid
+from typing import Any
+
+from local.accounts import acting_as
+from local.active import running_twin
+
+_NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+class _VirtualDatetime(_real_datetime.datetime):
+    """`datetime.datetime` whose now() is the twin's clock while a twin runs."""
+
+    @classmethod
+    def now(cls, tz: _real_datetime.tzinfo | None = None) -> Any:  # type: ignore[override]
+        twin = running_twin()
+        if twin is None:
+            return _real_datetime.datetime.now(tz)
+        current = twin.clock.now()
+        if tz is None:
+            return current.replace(tzinfo=None)
+        return current.astimezone(tz)
+
+
+def _virtual_datetime_module() -> types.ModuleType:
+    module = types.ModuleType("datetime")
+    module.__dict__.update(_real_datetime.__dict__)
+    module.datetime = _VirtualDatetime  # type: ignore[attr-defined]
+    return module
+
+
+def validate_execution_name(name: str) -> None:
+    from moto.stepfunctions.exceptions import InvalidName
+
+    if not 1 <= len(name) <= 80 or _NAME_FORBIDDEN.search(name):
+        raise InvalidName(f"Invalid Name: '{name}'")
+
+
+# -- JSONata --------------------------------------------------------------------------------
+
+_last = threading.local()
+_DERIVED = re.compile(r"^\$(exists|type)\((.*)\)$", re.DOTALL)
+
+
+def _jsonata_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "function"
+
+
+def evaluate_jsonata(expression: str) -> Any:
+    """Evaluate one JSONata expression the way Step Functions would."""
+    import jsonata
+
+    # moto validates each result by evaluating `$exists(<same expr>)` and `$type(<same expr>)`
+    # again; answer those from the result just computed instead of evaluating three times.
+    derived = _DERIVED.match(expression)
+    if derived and getattr(_last, "expression", None) == derived.group(2):
+        result = _last.result
+        if derived.group(1) == "exists":
+            return result is not _UNDEFINED
+        return _jsonata_type(None if result is _UNDEFINED else result)
+
+    compiled = jsonata.Jsonata(expression)
+    twin = running_twin()
+    if twin is not None:
+        clock = twin.clock
+        compiled.register_lambda("now", lambda: clock.iso_now())
+        compiled.register_lambda("millis", lambda: int(clock.now().timestamp() * 1000))
+    compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
+    value = compiled.evaluate(None)
+    _last.expression = expression
+    _last.result = _UNDEFINED if value is None else value
+    return value
+
+
+class _Undefined:
+    pass
+
+
+_UNDEFINED = _Undefined()
+
+
+def _encode_variable_declarations(bindings: dict[str, Any]) -> str:
+    # moto writes string values as f'"{value}"', which breaks on quotes and backslashes;
+    # its own encoder (datetimes as ISO strings) does the rest right.
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    return "".join(
+        f"{reference}:={to_json_str(value, separators=(',', ':'))};"
+        for reference, value in bindings.items()
+    )
+
+
+def _query_evaluation_error(env: Any, expression: str, error: Exception) -> Exception:
+    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.EvaluationFailed,
+            event_details=EventDetails(
+                evaluationFailedEventDetails=EvaluationFailedEventDetails(
+                    cause=(
+                        f"An error occurred while evaluating the expression '{expression}': {error}"
+                    ),
+                    error=name.error_name,
+                )
+            ),
+        )
+    )
+
+
+def _install_jsonata() -> None:
+    from jsonata.jexception import JException
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression
+    from moto.stepfunctions.parser.asl.eval import states, variable_store
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+
+    moto_jsonata._eval_jsonata = evaluate_jsonata
+    for module in (moto_jsonata, states, variable_store):
+        module.encode_jsonata_variable_declarations = _encode_variable_declarations  # type: ignore[attr-defined]
+
+    for cls_name in ("StringJSONata", "StringVariableSample"):
+        cls = getattr(string_expression, cls_name)
+        original = cls._eval_body
+
+        def _eval_body(self: Any, env: Any, _original: Any = original) -> None:
+            try:
+                _original(self, env)
+            except JException as error:
+                raise _query_evaluation_error(
+                    env, getattr(self, "expression", "?"), error
+                ) from error
+
+        cls._eval_body = _eval_body
+
+
+# -- time -----------------------------------------------------------------------------------
+
+
+def _install_time() -> None:
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state import state as state_module
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    virtual = _virtual_datetime_module()
+    for module in (state_module, event_manager, execution_module, parser_models):
+        module.datetime = virtual  # type: ignore[attr-defined]
+
+    import time as real_time
+
+    def retry_sleep(seconds: float) -> None:
+        twin = running_twin()
+        if twin is None:
+            real_time.sleep(seconds)
+        else:
+            twin.clock.sleep(seconds, "retry")
+
+    retrier_decl.time = types.SimpleNamespace(sleep=retry_sleep, time=real_time.time)  # type: ignore[attr-defined]
+
+    original_wait = wait_function.WaitFunction._wait_interval
+
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        twin = running_twin()
+        if twin is None:
+            original_wait(self, env, wait_seconds)
+        elif wait_seconds > 0:
+            twin.clock.sleep(wait_seconds, "wait")
+
+    wait_function.WaitFunction._wait_interval = _wait_interval
+
+
+# -- executions -----------------------------------------------------------------------------
+
+_PARSED: dict[str, Any] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _install_executions() -> None:
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    state_task_service_aws_sdk._SERVICE_ERROR_NAMES["backup"] = "Backup"
+
+    worker_class = execution_worker.ExecutionWorker
+    original_start = worker_class.start
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        definition = self._evaluation_details.state_machine_details.definition
+        with _PARSED_LOCK:
+            if definition not in _PARSED:
+                _PARSED[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return _PARSED[definition]
+
+    worker_class._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+    def start(self: Any) -> None:
+        twin = running_twin()
+        if twin is None:
+            original_start(self)
+            return
+        details = self._evaluation_details
+        arn = details.execution_details.arn
+        account = details.aws_execution_details.account
+        twin.clock.reserve_participant()
+
+        def run() -> None:
+            with twin.clock.participant(arn, reserved=True), acting_as(account):
+                try:
+                    self._execution_logic()
+                finally:
+                    twin.stepfunctions_finished(self._execution_communication.execution)
+
+        threading.Thread(target=run, name=f"sfn:{arn.rsplit(':', 1)[-1]}", daemon=True).start()
+
+    worker_class.start = start
+
+    original_start_execution = parser_models.StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        name = name or str(uuid.uuid4())
+        validate_execution_name(name)
+        execution = original_start_execution(
+            self, state_machine_arn, name, execution_input, trace_header
+        )
+        twin = running_twin()
+        if twin is not None:
+            twin.stepfunctions_started(execution)
+        return execution
+
+    parser_models.StepFunctionsParserBackend.start_execution = start_execution
+
+    original_client_for = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        client = original_client_for(region, service, state_credentials)
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if role_arn:
+            account = role_arn.split(":")[4]
+
+            def pin(request: Any, **_: Any) -> None:
+                request.headers["x-moto-account-id"] = account
+
+            client.meta.events.register("before-sign.*.*", pin)
+        return client
+
+    for module_name in (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    ):
+        module = __import__(module_name, fromlist=["boto_client_for"])
+        if hasattr(module, "boto_client_for"):
+            module.boto_client_for = boto_client_for
+    boto_client.boto_client_for = boto_client_for
+
+
+_INSTALLED = False
+
+
+def install() -> None:
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _install_jsonata()
+    _install_time()
+    _install_executions()
+    _INSTALLED = True
+
+
+# -- reading executions ---------------------------------------------------------------------
+
+# Billing counts a transition per state entered and per retry attempt (aws-facts.md §C.1).
+_ENTERED = re.compile(r"StateEntered$")
+_SCHEDULED = {"TaskScheduled", "LambdaFunctionScheduled"}
+
+
+def count_state_transitions(events: list[dict[str, Any]]) -> int:
+    """State transitions as billed, from an execution history (GetExecutionHistory events)."""
+    entered = 0
+    attempts_in_state = 0
+    retries = 0
+    for event in events:
+        kind = event["type"]
+        if _ENTERED.search(kind):
+            entered += 1
+            attempts_in_state = 0
+        elif kind in _SCHEDULED:
+            attempts_in_state += 1
+            if attempts_in_state > 1:
+                retries += 1
+    return entered + retries

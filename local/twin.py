@@ -1,0 +1,179 @@
+"""The local AWS twin: moto plus this project's patches, on a virtual clock.
+
+    with Twin() as twin:
+        twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "BackupEvents-Sample")
+        backup = twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION)
+        ...
+        twin.wait_for_executions()
+
+Everything the tests and `make demo` prove runs through here. See local-testing.md for the
+gaps in stock moto that the modules of this package close.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from local import accounts, backup, lambdas, stepfunctions
+from local.accounts import (
+    BACKUP_ACCOUNT,
+    BACKUP_REGION,
+    MAIN_REGION,
+    OTHER_REGION,
+    RESOURCE_ACCOUNT,
+    Organization,
+)
+from local.active import ACTIVE
+from local.backup import BackupTwin
+from local.clock import DEFAULT_START, VirtualClock
+from local.events import EventRouter
+from local.lambdas import LambdaRuntime
+
+ALL_REGIONS = (MAIN_REGION, BACKUP_REGION, OTHER_REGION)
+
+
+def install_patches() -> None:
+    """Patch moto once per process; every patch is inert while no twin runs."""
+    accounts.install()
+    lambdas.install()
+    stepfunctions.install()
+    backup.install()
+    # moto logs every failed state at ERROR; a failure here is an expected test outcome.
+    for name in ("moto.stepfunctions.parser", "moto.stepfunctions"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class Twin:
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        from moto import mock_aws
+
+        self.clock = VirtualClock(start)
+        self.organization = Organization()
+        self.router = EventRouter(self.clock.iso_now)
+        self.backup = BackupTwin(self.clock, self.router, self.organization)
+        self.lambdas = LambdaRuntime()
+        # Lambda keeps moto's Docker backend selected: local/lambdas.py replaces the Docker
+        # call itself, so functions really run (the no-Docker backend only echoes canned text).
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._executions: dict[str, Any] = {}
+
+    def __enter__(self) -> Twin:
+        if ACTIVE.twin is not None:
+            raise RuntimeError("a twin is already running in this process")
+        install_patches()
+        self._mock.start()
+        ACTIVE.twin = self
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            # Let sleepers finish so no execution thread outlives the mock it runs in.
+            self.clock.wait_until_idle(timeout=30)
+        finally:
+            ACTIVE.twin = None
+            self._mock.stop()
+
+    # -- clients and setup ------------------------------------------------------------------
+    def client(
+        self, service: str, account: str = RESOURCE_ACCOUNT, region: str = MAIN_REGION
+    ) -> Any:
+        return accounts.client(service, account, region)
+
+    def create_vault(
+        self,
+        account: str,
+        region: str,
+        name: str,
+        *,
+        policy: dict[str, Any] | None = None,
+        locked: bool = False,
+        min_retention_days: int | None = None,
+    ) -> str:
+        client = self.client("backup", account, region)
+        arn: str = client.create_backup_vault(BackupVaultName=name)["BackupVaultArn"]
+        if policy is not None:
+            client.put_backup_vault_access_policy(BackupVaultName=name, Policy=json.dumps(policy))
+        if locked:
+            client.put_backup_vault_lock_configuration(
+                BackupVaultName=name, MinRetentionDays=min_retention_days or 1
+            )
+        return arn
+
+    # -- Step Functions ---------------------------------------------------------------------
+    def stepfunctions_started(self, execution: Any) -> None:
+        self._executions[execution.exec_arn] = execution
+        self._announce_execution(execution, "RUNNING")
+
+    def stepfunctions_finished(self, execution: Any) -> None:
+        self._announce_execution(execution, str(execution.exec_status.value))
+
+    def _announce_execution(self, execution: Any, status: str) -> None:
+        def millis(value: datetime | None) -> int | None:
+            return None if value is None else int(value.timestamp() * 1000)
+
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": json.dumps(execution.output) if execution.output is not None else None,
+            "error": execution.error,
+            "cause": execution.cause,
+        }
+        event = self.router.envelope(
+            execution.account_id,
+            execution.region_name,
+            "aws.states",
+            "Step Functions Execution Status Change",
+            [execution.exec_arn],
+            detail,
+        )
+        self.router.publish(execution.account_id, execution.region_name, event)
+
+    def execution_arns(self) -> list[str]:
+        return list(self._executions)
+
+    def wait_for_executions(self, timeout: float = 60.0) -> None:
+        self.clock.wait_until_idle(timeout)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        account, region = execution_arn.split(":")[4], execution_arn.split(":")[3]
+        sfn = self.client("stepfunctions", account, region)
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def describe_execution(self, execution_arn: str) -> dict[str, Any]:
+        account, region = execution_arn.split(":")[4], execution_arn.split(":")[3]
+        result: dict[str, Any] = self.client("stepfunctions", account, region).describe_execution(
+            executionArn=execution_arn
+        )
+        return result
+
+
+__all__ = [
+    "ALL_REGIONS",
+    "BACKUP_ACCOUNT",
+    "BACKUP_REGION",
+    "MAIN_REGION",
+    "OTHER_REGION",
+    "RESOURCE_ACCOUNT",
+    "Twin",
+]

@@ -1,0 +1,85 @@
+"""Task "CutOriginalRetention": shorten the original's retention once its copies are safe.
+
+The one write in the product that deletes data early, so it re-checks everything itself rather
+than trusting the path that led here: both copies must be COMPLETED according to AWS Backup's
+own copy jobs (not events), the vault must not be locked, and the new lifecycle comes from the
+pure, property-tested rules in tasks/retention.py. Applying it twice is harmless: the second
+time the retention is already short enough and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tasks.aws import BackupClient, backup_client, call
+from tasks.copies import verify
+from tasks.errors import CopiesNotVerified, RecoveryPointNotEligible
+from tasks.inputs import RECOVERY_POINT_ARN, REGION, VAULT_ARN, VAULT_NAME, Fields
+from tasks.logs import bind, make_logger, write_call
+from tasks.retention import RecoveryPoint, decide_retention_cut
+from tasks.verify_copies import copy_jobs_of
+
+logger = make_logger()
+
+
+def cut_retention(
+    backup: BackupClient,
+    *,
+    recovery_point_arn: str,
+    vault_name: str,
+    destinations: list[str],
+    new_delete_after_days: int,
+    now: datetime,
+) -> dict[str, Any]:
+    verification = verify(copy_jobs_of(backup, recovery_point_arn), destinations)
+    if not verification.verified:
+        raise CopiesNotVerified(
+            f"Not cutting {recovery_point_arn}: no completed copy in {list(verification.missing)}"
+        )
+    vault = call(backup.describe_backup_vault, BackupVaultName=vault_name)
+    described = call(
+        backup.describe_recovery_point,
+        BackupVaultName=vault_name,
+        RecoveryPointArn=recovery_point_arn,
+    )
+    try:
+        point = RecoveryPoint.from_api(described, vault_locked=bool(vault.get("Locked")))
+    except ValueError as error:
+        raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {error}") from error
+    decision = decide_retention_cut(point, new_delete_after_days, now)
+    logger.info("retention decision", extra={"action": decision.action, "reason": decision.reason})
+    if decision.action == "ineligible":
+        raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {decision.reason}")
+    result: dict[str, Any] = {
+        "Action": decision.action,
+        "Reason": decision.reason,
+        "OldLifecycle": decision.current.to_api(),
+        "NewLifecycle": decision.new.to_api(),
+        "Copies": list(verification.copies),
+    }
+    if decision.action == "update":
+        updated = write_call(
+            logger,
+            backup.update_recovery_point_lifecycle,
+            BackupVaultName=vault_name,
+            RecoveryPointArn=recovery_point_arn,
+            Lifecycle=decision.new.to_api(),
+        )
+        result["CalculatedLifecycle"] = updated.get("CalculatedLifecycle")
+    return json_object(result)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    fields = Fields(event)
+    recovery_point_arn = fields.string("RecoveryPointArn", RECOVERY_POINT_ARN)
+    bind(logger, fields.optional_string("Execution"), recovery_point_arn)
+    return cut_retention(
+        backup_client(fields.string("Region", REGION)),
+        recovery_point_arn=recovery_point_arn,
+        vault_name=fields.string("BackupVaultName", VAULT_NAME),
+        destinations=fields.strings("Destinations", VAULT_ARN, 2),
+        new_delete_after_days=fields.integer("NewDeleteAfterDays", 1, 36500),
+        now=fields.timestamp("Now"),
+    )

@@ -1,0 +1,193 @@
+"""Typed models of the two AWS Backup events the workflow starts from.
+
+The shapes follow AWS's published examples, quirks included (aws-facts.md §A.2, §A.3):
+- sizes are strings in backup job events and numbers in copy job events;
+- `destinationRecoveryPointArn` is an empty object `{}` until the copy is COMPLETED;
+- a CREATED copy job event has no `copyJobId`;
+- only jobs a backup plan started carry `createdBy` (`backupPlanRuleId`, not `BackupRuleId`);
+- EBS and EC2 recovery point ARNs have no account field.
+Anything else is an InvalidInput naming the field that is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.errors import InvalidInput
+from tasks.inputs import ACCOUNT_ID, RECOVERY_POINT_ARN, REGION, VAULT_ARN, VAULT_NAME, Fields
+
+BACKUP_JOB = "Backup Job State Change"
+COPY_JOB = "Copy Job State Change"
+BACKUP_JOB_STATES = {
+    "CREATED", "PENDING", "RUNNING", "ABORTING", "ABORTED",
+    "COMPLETED", "FAILED", "EXPIRED", "PARTIAL",
+}  # fmt: skip
+COPY_JOB_STATES = {"CREATED", "RUNNING", "COMPLETED", "FAILED", "PARTIAL"}
+
+
+@dataclass(frozen=True)
+class PlanCreator:
+    backup_plan_id: str
+    backup_plan_arn: str
+    backup_plan_version: str | None
+    backup_plan_rule_id: str | None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    event_id: str
+    account: str
+    region: str
+    time: str
+    resources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackupJobEvent:
+    envelope: Envelope
+    job_id: str
+    state: str
+    vault_name: str | None
+    vault_arn: str | None
+    recovery_point_arn: str | None
+    resource_arn: str | None
+    resource_type: str | None
+    size_bytes: int | None
+    created_by: PlanCreator | None
+    status_message: str | None
+
+    @property
+    def on_demand(self) -> bool:
+        return self.created_by is None
+
+
+@dataclass(frozen=True)
+class CopyJobEvent:
+    envelope: Envelope
+    copy_job_id: str | None
+    state: str
+    source_vault_arn: str
+    destination_vault_arn: str
+    source_recovery_point_arn: str | None
+    destination_recovery_point_arn: str | None
+    resource_arn: str | None
+    resource_type: str | None
+    size_bytes: int | None
+    created_by: PlanCreator | None
+    status_message: str | None
+
+    @property
+    def on_demand(self) -> bool:
+        return self.created_by is None
+
+
+def _size(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{where}: expected a size, got {value!r}")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        return int(value)
+    raise InvalidInput(f"{where}: expected a size, got {value!r}")
+
+
+def _created_by(detail: Fields) -> PlanCreator | None:
+    raw = detail.raw("createdBy")
+    if raw is None:
+        return None
+    fields = Fields(raw, "detail.createdBy")
+    return PlanCreator(
+        backup_plan_id=fields.string("backupPlanId"),
+        backup_plan_arn=fields.string("backupPlanArn"),
+        backup_plan_version=fields.optional_string("backupPlanVersion"),
+        backup_plan_rule_id=fields.optional_string("backupPlanRuleId"),
+    )
+
+
+def _envelope(event: Fields, source: Any) -> Envelope:
+    if source != "aws.backup":
+        raise InvalidInput(f"input.source: expected 'aws.backup', got {source!r}")
+    resources = event.raw("resources")
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise InvalidInput(f"input.resources: expected a list of ARNs, got {resources!r}")
+    return Envelope(
+        event_id=event.string("id"),
+        account=event.string("account", ACCOUNT_ID),
+        region=event.string("region", REGION),
+        time=event.string("time"),
+        resources=tuple(resources),
+    )
+
+
+def _recovery_point(resources: tuple[str, ...], where: str = "input.resources[0]") -> str | None:
+    if not resources:
+        return None
+    arn = resources[0]
+    if not RECOVERY_POINT_ARN.match(arn):
+        raise InvalidInput(f"{where}: {arn!r} is not a recovery point ARN")
+    return arn
+
+
+def parse_backup_job_event(raw: Any) -> BackupJobEvent:
+    event = Fields(raw)
+    envelope = _envelope(event, event.raw("source"))
+    detail = event.object("detail")
+    state = detail.string("state")
+    if state not in BACKUP_JOB_STATES:
+        raise InvalidInput(f"input.detail.state: {state!r} is not a backup job state")
+    return BackupJobEvent(
+        envelope=envelope,
+        job_id=detail.string("backupJobId"),
+        state=state,
+        vault_name=detail.optional_string("backupVaultName", VAULT_NAME),
+        vault_arn=detail.optional_string("backupVaultArn", VAULT_ARN),
+        recovery_point_arn=_recovery_point(envelope.resources),
+        resource_arn=detail.optional_string("resourceArn"),
+        resource_type=detail.optional_string("resourceType"),
+        size_bytes=_size(detail.raw("backupSizeInBytes"), "input.detail.backupSizeInBytes"),
+        created_by=_created_by(detail),
+        status_message=detail.optional_string("statusMessage"),
+    )
+
+
+def parse_copy_job_event(raw: Any) -> CopyJobEvent:
+    event = Fields(raw)
+    envelope = _envelope(event, event.raw("source"))
+    detail = event.object("detail")
+    state = detail.string("state")
+    if state not in COPY_JOB_STATES:
+        raise InvalidInput(f"input.detail.state: {state!r} is not a copy job state")
+    destination_point = detail.raw("destinationRecoveryPointArn")
+    if destination_point == {}:
+        destination_point = None  # AWS sends {} until the copy is COMPLETED
+    elif destination_point is not None and not (
+        isinstance(destination_point, str) and RECOVERY_POINT_ARN.match(destination_point)
+    ):
+        raise InvalidInput(
+            "input.detail.destinationRecoveryPointArn: "
+            f"{destination_point!r} is not a recovery point ARN"
+        )
+    return CopyJobEvent(
+        envelope=envelope,
+        copy_job_id=detail.optional_string("copyJobId"),
+        state=state,
+        source_vault_arn=detail.string("sourceBackupVaultArn", VAULT_ARN),
+        destination_vault_arn=detail.string("destinationBackupVaultArn", VAULT_ARN),
+        source_recovery_point_arn=_recovery_point(envelope.resources),
+        destination_recovery_point_arn=destination_point,
+        resource_arn=detail.optional_string("resourceArn"),
+        resource_type=detail.optional_string("resourceType"),
+        size_bytes=_size(detail.raw("backupSizeInBytes"), "input.detail.backupSizeInBytes"),
+        created_by=_created_by(detail),
+        status_message=detail.optional_string("statusMessage"),
+    )
+
+
+def parse_event(raw: Any) -> BackupJobEvent | CopyJobEvent:
+    kind = Fields(raw).raw("detail-type")
+    if kind == BACKUP_JOB:
+        return parse_backup_job_event(raw)
+    if kind == COPY_JOB:
+        return parse_copy_job_event(raw)
+    raise InvalidInput(f"input.detail-type: expected {BACKUP_JOB!r} or {COPY_JOB!r}, got {kind!r}")

@@ -98,5 +98,28 @@ def render(name: str, substitutions: Substitutions) -> dict[str, Any]:
     return rendered
 
 
-# Values for linting and for tests that do not care about the deployment.
-EXAMPLE_SUBSTITUTIONS: Substitutions = {}
+def _function_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:000022224444:function:BackupEvents-{name}"
+
+
+# Values for linting and for tests that do not care about the deployment: the quick start's
+# layout (resource account 000022224444 in us-east-1, backup account 999977775555 in us-west-2)
+# and the template's default settings.
+EXAMPLE_SUBSTITUTIONS: Substitutions = {
+    "Partition": "aws",
+    "VaultName": "BackupEvents-Sample",
+    "BackupAccountId": "999977775555",
+    "BackupRegion": "us-west-2",
+    "BackupRegionAlternate": "us-east-1",
+    "CopyScheduledBackups": "false",
+    "CopyRoleArn": "arn:aws:iam::000022224444:role/service-role/AWSBackupDefaultServiceRole",
+    "NewDeleteAfterDays": 7,
+    "PollFirstIntervalSeconds": 300,
+    "PollMaxIntervalSeconds": 14400,
+    "CopyWaitLimitSeconds": 259200,
+    "DescribeRecoveryPointFunctionArn": _function_arn("DescribeRecoveryPoint"),
+    "StartCopyJobFunctionArn": _function_arn("StartCopyJob"),
+    "DescribeCopyJobFunctionArn": _function_arn("DescribeCopyJob"),
+    "VerifyCopiesFunctionArn": _function_arn("VerifyCopies"),
+    "CutRetentionFunctionArn": _function_arn("CutRetention"),
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, call
+from tasks.aws import BackupClient, backup_client, call, json_object
 from tasks.copies import verify
 from tasks.errors import CopiesNotVerified, RecoveryPointNotEligible
 from tasks.inputs import RECOVERY_POINT_ARN, REGION, VAULT_ARN, VAULT_NAME, Fields

@@ -318,6 +318,78 @@ def _install_executions() -> None:
     boto_client.boto_client_for = boto_client_for
 
 
+# -- Step Functions Local mock configuration (MockConfigFile) --------------------------------
+
+_pending_mock = threading.local()
+
+
+def mock_test_case(config: dict[str, Any], state_machine_name: str, test_case: str) -> Any:
+    """Build moto's MockTestCase from AWS's MockConfigFile format.
+
+    moto carries the classes but no loader (`load_mock_test_case_for` returns None); this reads
+    the documented JSON: StateMachines.<name>.TestCases.<case> maps state names to entries of
+    MockedResponses, each a map from an attempt range ("0", "1-2") to a Return or a Throw.
+    """
+    from moto.stepfunctions.parser.mocking.mock_config import (
+        MockedResponseReturn,
+        MockedResponseThrow,
+        MockTestCase,
+        StateMockedResponses,
+    )
+
+    try:
+        cases = config["StateMachines"][state_machine_name]["TestCases"]
+        states = cases[test_case]
+    except KeyError as missing:
+        raise KeyError(f"no test case {test_case!r} for {state_machine_name!r}") from missing
+    per_state = []
+    for state_name, response_name in states.items():
+        responses = []
+        for attempts, body in config["MockedResponses"][response_name].items():
+            first, _, last = attempts.partition("-")
+            start, end = int(first), int(last or first)
+            if "Return" in body:
+                responses.append(MockedResponseReturn(start, end, body["Return"]))
+            else:
+                throw = body["Throw"]
+                responses.append(MockedResponseThrow(start, end, throw["Error"], throw["Cause"]))
+        per_state.append(StateMockedResponses(state_name, response_name, responses))
+    return MockTestCase(state_machine_name, test_case, per_state)
+
+
+def _install_mock_config() -> None:
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    original_worker = execution_module.Execution._get_start_execution_worker
+
+    def _get_start_execution_worker(self: Any) -> Any:
+        worker = original_worker(self)
+        case = getattr(_pending_mock, "case", None)
+        if case is not None:
+            worker._mock_test_case = case
+        return worker
+
+    execution_module.Execution._get_start_execution_worker = _get_start_execution_worker
+
+    patched_start = parser_models.StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
+        # Step Functions Local selects a test case with "<state machine ARN>#<test case>".
+        arn, _, test_case = state_machine_arn.partition("#")
+        twin = running_twin()
+        if not test_case or twin is None:
+            return patched_start(self, state_machine_arn, *args, **kwargs)
+        name = arn.rsplit(":", 1)[-1]
+        _pending_mock.case = mock_test_case(twin.mock_config, name, test_case)
+        try:
+            return patched_start(self, arn, *args, **kwargs)
+        finally:
+            _pending_mock.case = None
+
+    parser_models.StepFunctionsParserBackend.start_execution = start_execution
+
+
 _INSTALLED = False
 
 
@@ -328,6 +400,7 @@ def install() -> None:
     _install_jsonata()
     _install_time()
     _install_executions()
+    _install_mock_config()
     _INSTALLED = True
 
 

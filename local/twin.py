@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +60,8 @@ class Twin:
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._executions: dict[str, Any] = {}
+        # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
+        self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
 
     def __enter__(self) -> Twin:
         if ACTIVE.twin is not None:
@@ -147,6 +149,31 @@ class Twin:
 
     def wait_for_executions(self, timeout: float = 60.0) -> None:
         self.clock.wait_until_idle(timeout)
+
+    def next_job_event(self) -> datetime | None:
+        """When the next backup or copy job finishes, or None if none is running."""
+        ends = [
+            job.start_date + job.duration
+            for job in list(self.backup.jobs.values())
+            if job.state == "RUNNING" and job.start_date is not None
+        ]
+        return min(ends) if ends else None
+
+    def run_until_quiet(
+        self, *, limit: timedelta = timedelta(days=30), timeout: float = 60.0
+    ) -> None:
+        """Let virtual time run until no execution is left and no job is running.
+
+        Executions move the clock themselves while they wait; when none is left, the clock jumps
+        to the next job that finishes, whose event may start new executions.
+        """
+        deadline = self.clock.now() + limit
+        while True:
+            self.wait_for_executions(timeout)
+            upcoming = self.next_job_event()
+            if upcoming is None or upcoming > deadline:
+                return
+            self.clock.advance(to=upcoming)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         account, region = execution_arn.split(":")[4], execution_arn.split(":")[3]

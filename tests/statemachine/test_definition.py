@@ -1,0 +1,158 @@
+"""Static checks of statemachines/backup_events.asl.json: structure, errors, placeholders, limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from statemachines.definition import (
+    EXAMPLE_SUBSTITUTIONS,
+    cloudformation_text,
+    numeric_placeholders,
+    placeholders,
+    render,
+    source,
+    substitute_text,
+)
+from tasks import errors
+
+NAME = "backup_events"
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return source(NAME)
+
+
+def tasks_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
+
+
+def targets(state: dict[str, Any]) -> set[str]:
+    found = {state[k] for k in ("Next", "Default") if k in state}
+    found |= {c["Next"] for c in state.get("Choices", [])}
+    found |= {c["Next"] for c in state.get("Catch", [])}
+    return found
+
+
+def test_every_transition_leads_to_a_state_and_every_state_is_reachable(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    seen: set[str] = set()
+    todo = [definition["StartAt"]]
+    while todo:
+        name = todo.pop()
+        assert name in states, f"transition to missing state {name}"
+        if name not in seen:
+            seen.add(name)
+            todo.extend(targets(states[name]))
+    assert seen == set(states)
+
+
+def test_the_first_state_is_a_choice_on_the_job_type(definition: dict[str, Any]) -> None:
+    first = definition["States"][definition["StartAt"]]
+    assert first["Type"] == "Choice"
+    conditions = " ".join(c["Condition"] for c in first["Choices"])
+    assert "Backup Job State Change" in conditions and "Copy Job State Change" in conditions
+
+
+def test_choice_states_are_named_as_questions(definition: dict[str, Any]) -> None:
+    for name, state in definition["States"].items():
+        assert (state["Type"] == "Choice") == name.endswith("?"), name
+
+
+@pytest.mark.parametrize("name", sorted(tasks_of(source(NAME))))
+def test_every_task_is_bounded_retried_and_caught(definition: dict[str, Any], name: str) -> None:
+    task = definition["States"][name]
+    assert 0 < task["TimeoutSeconds"] <= 120
+    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+    assert retried >= LAMBDA_SERVICE_ERRORS
+    assert set(errors.TRANSIENT_AWS_ERRORS) <= retried
+    for retrier in task["Retry"]:
+        if retrier["ErrorEquals"] != ["CopyJobNotFinished"]:
+            assert retrier["JitterStrategy"] == "FULL"
+            assert retrier["MaxDelaySeconds"] <= 300
+    last_catch = task["Catch"][-1]
+    assert last_catch["ErrorEquals"] == ["States.ALL"]
+    assert definition["States"][last_catch["Next"]]["Type"] == "Fail"
+
+
+def test_every_error_name_in_the_definition_is_one_a_task_raises(
+    definition: dict[str, Any],
+) -> None:
+    names: set[str] = set()
+    for state in definition["States"].values():
+        for handler in state.get("Retry", []) + state.get("Catch", []):
+            names |= set(handler["ErrorEquals"])
+        if state["Type"] == "Fail" and "{%" not in state["Error"]:
+            names.add(state["Error"])
+    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    for name in ours:
+        error_class = getattr(errors, name, None)
+        assert isinstance(error_class, type) and issubclass(error_class, errors.TaskError), name
+
+
+def test_placeholders_are_the_deployment_values_and_all_are_filled() -> None:
+    assert placeholders(NAME) == set(EXAMPLE_SUBSTITUTIONS)
+    assert "${" not in json.dumps(render(NAME, EXAMPLE_SUBSTITUTIONS))
+
+
+def test_numeric_placeholders_become_json_numbers_as_cloudformation_substitutes_them() -> None:
+    assert numeric_placeholders(NAME) == {"PollFirstIntervalSeconds", "PollMaxIntervalSeconds"}
+    # CloudFormation replaces the text of DefinitionString; the result must be the same JSON.
+    text = substitute_text(cloudformation_text(NAME), EXAMPLE_SUBSTITUTIONS)
+    rendered = json.loads(text)
+    assert rendered == render(NAME, EXAMPLE_SUBSTITUTIONS)
+    poll = rendered["States"]["WaitForCopyToBackupRegion"]["Retry"][0]
+    assert poll["IntervalSeconds"] == 300 and isinstance(poll["MaxDelaySeconds"], int)
+
+
+def test_a_missing_substitution_is_an_error_not_a_silent_placeholder() -> None:
+    values = dict(EXAMPLE_SUBSTITUTIONS)
+    del values["VaultName"]
+    with pytest.raises(KeyError, match="VaultName"):
+        render(NAME, values)
+
+
+def polls_needed(first: int, maximum: int, limit: int) -> int:
+    """Retries the polling retrier makes before the task's own limit check fails the wait."""
+    waited, interval, polls = 0, first, 0
+    while waited < limit:
+        waited += min(interval, maximum)
+        interval *= 2
+        polls += 1
+    return polls
+
+
+def test_the_worst_allowed_polling_settings_fit_max_attempts_and_the_history_limit(
+    definition: dict[str, Any],
+) -> None:
+    """25,000 history events per execution (aws-facts.md §C.1); each poll adds three."""
+    poll = definition["States"]["WaitForCopyToBackupRegion"]["Retry"][0]
+    assert poll["ErrorEquals"] == ["CopyJobNotFinished"] and poll["JitterStrategy"] == "NONE"
+    # The template allows PollFirstIntervalSeconds >= 60, PollMaxIntervalSeconds >= 300 and a
+    # waiting limit of at most 168 hours; the worst case is the shortest intervals.
+    worst = polls_needed(60, 300, 168 * 3600)
+    assert worst < poll["MaxAttempts"]
+    events_per_poll = 3  # TaskScheduled, TaskStarted, TaskFailed
+    assert 2 * poll["MaxAttempts"] * events_per_poll + 100 < 25_000
+
+
+def test_polling_that_exhausts_its_attempts_still_fails_as_a_timeout(
+    definition: dict[str, Any],
+) -> None:
+    """A backstop: if the task's own limit check never fired, MaxAttempts ends the wait."""
+    for name in ("WaitForCopyToBackupRegion", "WaitForCopyToThisRegion"):
+        first_catch = definition["States"][name]["Catch"][0]
+        assert first_catch["ErrorEquals"] == ["CopyJobNotFinished"]
+        backstop = definition["States"][first_catch["Next"]]
+        assert (backstop["Type"], backstop["Error"]) == ("Fail", "CopyJobTimedOut")

@@ -1,4 +1,4 @@
-"""Static checks of statemachines/backup_events.asl.json: structure, errors, placeholders, limits."""
+"""Static checks of statemachines/backup_events.asl.json: structure, errors, limits."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def test_the_first_state_is_a_choice_on_the_job_type(definition: dict[str, Any])
     first = definition["States"][definition["StartAt"]]
     assert first["Type"] == "Choice"
     conditions = " ".join(c["Condition"] for c in first["Choices"])
-    assert "Backup Job State Change" in conditions and "Copy Job State Change" in conditions
+    assert "Backup Job State Change" in conditions
+    assert "Copy Job State Change" in conditions
 
 
 def test_choice_states_are_named_as_questions(definition: dict[str, Any]) -> None:
@@ -113,7 +114,8 @@ def test_numeric_placeholders_become_json_numbers_as_cloudformation_substitutes_
     rendered = json.loads(text)
     assert rendered == render(NAME, EXAMPLE_SUBSTITUTIONS)
     poll = rendered["States"]["WaitForCopyToBackupRegion"]["Retry"][0]
-    assert poll["IntervalSeconds"] == 300 and isinstance(poll["MaxDelaySeconds"], int)
+    assert poll["IntervalSeconds"] == 300
+    assert isinstance(poll["MaxDelaySeconds"], int)
 
 
 def test_a_missing_substitution_is_an_error_not_a_silent_placeholder() -> None:
@@ -138,7 +140,8 @@ def test_the_worst_allowed_polling_settings_fit_max_attempts_and_the_history_lim
 ) -> None:
     """25,000 history events per execution (aws-facts.md §C.1); each poll adds three."""
     poll = definition["States"]["WaitForCopyToBackupRegion"]["Retry"][0]
-    assert poll["ErrorEquals"] == ["CopyJobNotFinished"] and poll["JitterStrategy"] == "NONE"
+    assert poll["ErrorEquals"] == ["CopyJobNotFinished"]
+    assert poll["JitterStrategy"] == "NONE"
     # The template allows PollFirstIntervalSeconds >= 60, PollMaxIntervalSeconds >= 300 and a
     # waiting limit of at most 168 hours; the worst case is the shortest intervals.
     worst = polls_needed(60, 300, 168 * 3600)

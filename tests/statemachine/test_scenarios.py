@@ -216,7 +216,8 @@ def test_a_plans_copies_arriving_one_at_a_time_first_do_nothing_then_cut(world: 
     original = world.recovery_point_of(job)
     assert original.lifecycle == {"DeleteAfterDays": 8}
     jobs = world.copy_jobs_of(original)
-    assert len(jobs) == 2 and all(j.created_by for j in jobs)  # no extra copies of our own
+    assert len(jobs) == 2
+    assert all(j.created_by for j in jobs)
 
 
 def test_retention_already_short_makes_no_update_call(world: World) -> None:

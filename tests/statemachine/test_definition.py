@@ -99,7 +99,8 @@ def test_every_error_name_in_the_definition_is_one_a_task_raises(
     ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
     for name in ours:
         error_class = getattr(errors, name, None)
-        assert isinstance(error_class, type) and issubclass(error_class, errors.TaskError), name
+        assert isinstance(error_class, type), name
+        assert issubclass(error_class, errors.TaskError), name
 
 
 def test_placeholders_are_the_deployment_values_and_all_are_filled() -> None:

@@ -3,6 +3,8 @@
 Clients are made per region (the state machine tells each task which region to act in), with
 botocore's standard retry mode and a small attempt budget: quick retries of throttling stay
 inside the Lambda, longer back-off is the state machine's Retry, visible in the execution.
+The two reads several tasks share (a recovery point, the copy jobs of one) live here too, so
+each is made, paged and translated in one way only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tasks.errors import AwsError, aws_error_class
+from tasks.errors import AwsError, RecoveryPointNotEligible, aws_error_class
+from tasks.retention import RecoveryPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_backup import BackupClient
@@ -24,7 +27,9 @@ else:
     BackupClient = Any
 
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    # total_max_attempts counts the first try; botocore reads plain `max_attempts` in a Config
+    # as retries, so {"max_attempts": 3} would make four attempts, not the standard three.
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=5,
     read_timeout=20,
     user_agent_extra="backup-events",
@@ -61,6 +66,46 @@ def json_object(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
 
 
+def copy_jobs_of(
+    backup: BackupClient, recovery_point_arn: str, destination: str | None = None
+) -> list[Any]:
+    """Every copy job of one source recovery point (to one vault) in the client's region.
+
+    All pages, as JSON. ListCopyJobs, not the copy events: AWS Backup's events are best
+    effort (aws-facts.md §A.1), its job records are not.
+    """
+    jobs: list[Any] = []
+    kwargs: dict[str, Any] = {"BySourceRecoveryPointArn": recovery_point_arn, "MaxResults": 1000}
+    if destination is not None:
+        kwargs["ByDestinationVaultArn"] = destination
+    while True:
+        page = call(backup.list_copy_jobs, **kwargs)
+        jobs.extend(json_safe(page.get("CopyJobs", [])))
+        token = page.get("NextToken")
+        if not token:
+            return jobs
+        kwargs["NextToken"] = token
+
+
+def describe_point(
+    backup: BackupClient, vault_name: str, recovery_point_arn: str, *, vault_locked: bool = False
+) -> tuple[dict[str, Any], RecoveryPoint]:
+    """DescribeRecoveryPoint, as AWS answered and as the retention rules read it.
+
+    A response those rules cannot read (a lifecycle field they could not send back, a missing
+    date) means the point is left alone, under a name the state machine reports.
+    """
+    described: dict[str, Any] = call(
+        backup.describe_recovery_point,
+        BackupVaultName=vault_name,
+        RecoveryPointArn=recovery_point_arn,
+    )
+    try:
+        return described, RecoveryPoint.from_api(described, vault_locked=vault_locked)
+    except ValueError as error:
+        raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {error}") from error
+
+
 def call(operation: Callable[..., Any], **kwargs: Any) -> Any:
     """Call a boto3 operation; a ClientError becomes the task error named by its AWS code."""
     try:
@@ -81,6 +126,8 @@ __all__ = [
     "BackupClient",
     "backup_client",
     "call",
+    "copy_jobs_of",
+    "describe_point",
     "iso_utc",
     "json_safe",
 ]

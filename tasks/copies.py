@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tasks.errors import CopyJobFailed, CopyJobNotFinished, CopyJobTimedOut, InvalidInput
+from tasks.inputs import parse_timestamp, vault_arn_parts
 
 FINISHED_BADLY = {"FAILED", "ABORTED", "PARTIAL"}
 IN_PROGRESS = {"CREATED", "RUNNING"}
@@ -79,8 +80,18 @@ def plan_copy_start(
     return CopyStart(reuse=None, attempt=failed)
 
 
-def _created(job: Mapping[str, Any]) -> Any:
-    return job.get("CreationDate") or ""
+def _created(job: Mapping[str, Any]) -> datetime:
+    """When a job was created, for picking the latest; a job without a date sorts first.
+
+    The tasks hand in jobs as JSON (ISO-8601 text). Text does not sort as time: Python writes
+    no fraction for a whole second, so "06:00:00Z" would sort after "06:00:00.500000Z".
+    """
+    value = job.get("CreationDate")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, str):
+        return parse_timestamp(value, "CopyJob.CreationDate")
+    return datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,28 @@ class Verification:
         }
 
 
+def check_destinations(destinations: Iterable[str]) -> tuple[str, str]:
+    """The two required destinations: vaults of one account in two different regions.
+
+    Verification counts a copy per destination, so the same vault named twice, or two vaults
+    in one region, would let the original be cut with a single copy or a single region left.
+    """
+    found = tuple(destinations)
+    if len(found) != 2:
+        raise InvalidInput(f"Destinations: expected two vault ARNs, got {list(found)}")
+    (_, first_region, first_account, _), (_, second_region, second_account, _) = (
+        vault_arn_parts(arn, "Destinations") for arn in found
+    )
+    if first_region == second_region or first_account != second_account:
+        raise InvalidInput(
+            f"Destinations: {list(found)} must be vaults of one account in two different regions"
+        )
+    return found[0], found[1]
+
+
 def verify(copy_jobs: Iterable[Mapping[str, Any]], destinations: Iterable[str]) -> Verification:
     """Both required copies verified means a COMPLETED job with a recovery point in each."""
+    destinations = check_destinations(destinations)
     jobs = list(copy_jobs)
     copies: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -126,12 +157,26 @@ def verify(copy_jobs: Iterable[Mapping[str, Any]], destinations: Iterable[str]) 
 
 
 def copy_job_outcome(
-    copy_job: Mapping[str, Any], *, now: datetime, waiting_since: datetime, limit_seconds: int
+    copy_job: Mapping[str, Any],
+    *,
+    now: datetime,
+    waiting_since: datetime,
+    limit_seconds: int,
+    source_recovery_point_arn: str | None = None,
 ) -> dict[str, Any]:
-    """A finished copy job's summary, or the error that tells the state machine what next."""
+    """A finished copy job's summary, or the error that tells the state machine what next.
+
+    With `source_recovery_point_arn`, a copy job of another recovery point is refused: its
+    success must never pass for a copy of this one.
+    """
     job_id = copy_job.get("CopyJobId")
     state = copy_job.get("State")
     destination = copy_job.get("DestinationBackupVaultArn")
+    source = copy_job.get("SourceRecoveryPointArn")
+    if source_recovery_point_arn is not None and source != source_recovery_point_arn:
+        raise InvalidInput(
+            f"Copy job {job_id} copies {source}, not the original {source_recovery_point_arn}"
+        )
     if state == "COMPLETED":
         return {
             "CopyJobId": job_id,

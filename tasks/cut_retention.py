@@ -12,13 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, call, json_object
+from tasks.aws import BackupClient, call, copy_jobs_of, describe_point, json_object
 from tasks.copies import verify
 from tasks.errors import CopiesNotVerified, RecoveryPointNotEligible
-from tasks.inputs import RECOVERY_POINT_ARN, REGION, VAULT_ARN, VAULT_NAME, Fields
-from tasks.logs import bind, make_logger, write_call
-from tasks.retention import RecoveryPoint, decide_retention_cut
-from tasks.verify_copies import copy_jobs_of
+from tasks.inputs import VAULT_ARN, VAULT_NAME
+from tasks.logs import make_logger, start_task, write_call
+from tasks.retention import decide_retention_cut
 
 logger = make_logger()
 
@@ -38,15 +37,9 @@ def cut_retention(
             f"Not cutting {recovery_point_arn}: no completed copy in {list(verification.missing)}"
         )
     vault = call(backup.describe_backup_vault, BackupVaultName=vault_name)
-    described = call(
-        backup.describe_recovery_point,
-        BackupVaultName=vault_name,
-        RecoveryPointArn=recovery_point_arn,
+    _, point = describe_point(
+        backup, vault_name, recovery_point_arn, vault_locked=bool(vault.get("Locked"))
     )
-    try:
-        point = RecoveryPoint.from_api(described, vault_locked=bool(vault.get("Locked")))
-    except ValueError as error:
-        raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {error}") from error
     decision = decide_retention_cut(point, new_delete_after_days, now)
     logger.info("retention decision", extra={"action": decision.action, "reason": decision.reason})
     if decision.action == "ineligible":
@@ -72,14 +65,12 @@ def cut_retention(
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    fields = Fields(event)
-    recovery_point_arn = fields.string("RecoveryPointArn", RECOVERY_POINT_ARN)
-    bind(logger, fields.optional_string("Execution"), recovery_point_arn)
+    task = start_task(logger, event)
     return cut_retention(
-        backup_client(fields.string("Region", REGION)),
-        recovery_point_arn=recovery_point_arn,
-        vault_name=fields.string("BackupVaultName", VAULT_NAME),
-        destinations=fields.strings("Destinations", VAULT_ARN, 2),
-        new_delete_after_days=fields.integer("NewDeleteAfterDays", 1, 36500),
-        now=fields.timestamp("Now"),
+        task.backup,
+        recovery_point_arn=task.recovery_point_arn,
+        vault_name=task.fields.string("BackupVaultName", VAULT_NAME),
+        destinations=task.fields.strings("Destinations", VAULT_ARN, 2),
+        new_delete_after_days=task.fields.integer("NewDeleteAfterDays", 1, 36500),
+        now=task.fields.timestamp("Now"),
     )

@@ -4,17 +4,18 @@ COMPLETED returns the copy's summary. FAILED (or ABORTED, PARTIAL) raises CopyJo
 AWS's status message. CREATED or RUNNING raises CopyJobNotFinished, which the state machine
 retries with a growing interval: this task's own Retry is the polling loop, one billed
 transition per poll. Past the deployment's waiting limit, counted from when the state was
-entered, it raises CopyJobTimedOut instead, and the original is never cut.
+entered, it raises CopyJobTimedOut instead, and the original is never cut. A copy job of
+another recovery point than `RecoveryPointArn` is an InvalidInput.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import backup_client, call, json_safe
+from tasks.aws import call, json_safe
 from tasks.copies import copy_job_outcome
-from tasks.inputs import COPY_JOB_ID, RECOVERY_POINT_ARN, REGION, Fields
-from tasks.logs import bind, make_logger
+from tasks.inputs import COPY_JOB_ID
+from tasks.logs import make_logger, start_task
 
 logger = make_logger()
 WEEK = 7 * 24 * 3600
@@ -22,21 +23,18 @@ WEEK = 7 * 24 * 3600
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    fields = Fields(event)
-    bind(
-        logger,
-        fields.optional_string("Execution"),
-        fields.optional_string("RecoveryPointArn", RECOVERY_POINT_ARN),
-    )
-    copy_job_id = fields.string("CopyJobId", COPY_JOB_ID)
-    now = fields.timestamp("Now")
-    waiting_since = fields.timestamp("WaitingSince")
-    limit_seconds = fields.integer("TimeLimitSeconds", 60, WEEK)
-    described = call(
-        backup_client(fields.string("Region", REGION)).describe_copy_job, CopyJobId=copy_job_id
-    )
+    task = start_task(logger, event)
+    copy_job_id = task.fields.string("CopyJobId", COPY_JOB_ID)
+    now = task.fields.timestamp("Now")
+    waiting_since = task.fields.timestamp("WaitingSince")
+    limit_seconds = task.fields.integer("TimeLimitSeconds", 60, WEEK)
+    described = call(task.backup.describe_copy_job, CopyJobId=copy_job_id)
     copy_job = json_safe(described["CopyJob"])
     logger.info("copy job", extra={"copy_job_state": copy_job.get("State")})
     return copy_job_outcome(
-        copy_job, now=now, waiting_since=waiting_since, limit_seconds=limit_seconds
+        copy_job,
+        now=now,
+        waiting_since=waiting_since,
+        limit_seconds=limit_seconds,
+        source_recovery_point_arn=task.recovery_point_arn,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, call, json_object
+from tasks.aws import BackupClient, backup_client, describe_point, json_object
 from tasks.errors import RecoveryPointNotEligible
 from tasks.inputs import ACCOUNT_ID, REGION, Fields
 from tasks.logs import bind, make_logger
@@ -32,13 +32,9 @@ def copy_refusal(point: RecoveryPoint) -> str | None:
 
 
 def describe_original(backup: BackupClient, trigger: Trigger) -> dict[str, Any]:
-    described = call(
-        backup.describe_recovery_point,
-        BackupVaultName=trigger.vault_name,
-        RecoveryPointArn=trigger.recovery_point_arn,
-    )
+    described, point = describe_point(backup, trigger.vault_name, trigger.recovery_point_arn)
     if trigger.kind == "BackupJob":
-        refusal = copy_refusal(RecoveryPoint.from_api(described))
+        refusal = copy_refusal(point)
         if refusal is not None:
             raise RecoveryPointNotEligible(
                 f"{trigger.recovery_point_arn} was left alone: {refusal}"

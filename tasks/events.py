@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.errors import InvalidInput
-from tasks.inputs import ACCOUNT_ID, RECOVERY_POINT_ARN, REGION, VAULT_ARN, VAULT_NAME, Fields
+from tasks.inputs import (
+    ACCOUNT_ID,
+    RECOVERY_POINT_ARN,
+    REGION,
+    VAULT_ARN,
+    VAULT_NAME,
+    Fields,
+    parse_timestamp,
+)
 
 BACKUP_JOB = "Backup Job State Change"
 COPY_JOB = "Copy Job State Change"
@@ -83,13 +91,18 @@ class CopyJobEvent:
 
 
 def _size(value: Any, where: str) -> int | None:
+    """A byte count: a string in backup job events, a number in copy job events (§A.2, §A.3)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"{where}: expected a size, got {value!r}")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, str) and value.strip().isdecimal():  # isdigit() lets "²" through
         return int(value)
-    raise InvalidInput(f"{where}: expected a size, got {value!r}")
+    # bool is an int subclass; a float must be a whole, finite, non-negative number (JSON
+    # numbers may arrive as 36048.0, but never as a fraction of a byte, NaN or Infinity).
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, float) and value >= 0 and value.is_integer():
+        return int(value)
+    raise InvalidInput(f"{where}: expected a size in bytes, got {value!r}")
 
 
 def _created_by(detail: Fields) -> PlanCreator | None:
@@ -115,16 +128,23 @@ def _envelope(event: Fields, source: Any) -> Envelope:
         event_id=event.string("id"),
         account=event.string("account", ACCOUNT_ID),
         region=event.string("region", REGION),
-        time=event.string("time"),
+        time=_event_time(event),
         resources=tuple(resources),
     )
+
+
+def _event_time(event: Fields) -> str:
+    # EventBridge always writes `time` as ISO-8601 with Z; anything else was made by hand.
+    text = event.string("time")
+    parse_timestamp(text, "input.time")
+    return text
 
 
 def _recovery_point(resources: tuple[str, ...], where: str = "input.resources[0]") -> str | None:
     if not resources:
         return None
     arn = resources[0]
-    if not RECOVERY_POINT_ARN.match(arn):
+    if not RECOVERY_POINT_ARN.fullmatch(arn):
         raise InvalidInput(f"{where}: {arn!r} is not a recovery point ARN")
     return arn
 
@@ -162,7 +182,7 @@ def parse_copy_job_event(raw: Any) -> CopyJobEvent:
     if destination_point == {}:
         destination_point = None  # AWS sends {} until the copy is COMPLETED
     elif destination_point is not None and not (
-        isinstance(destination_point, str) and RECOVERY_POINT_ARN.match(destination_point)
+        isinstance(destination_point, str) and RECOVERY_POINT_ARN.fullmatch(destination_point)
     ):
         raise InvalidInput(
             "input.detail.destinationRecoveryPointArn: "

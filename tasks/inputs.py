@@ -21,11 +21,15 @@ VAULT_ARN = re.compile(
 )
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Recovery point ARNs differ by resource type; some have no account (aws-facts.md §A.2).
+# Other services' backups (DynamoDB, FSx, Redshift, ...) have shapes of their own, so any
+# regional ARN is accepted for them. The services above have only the shapes above (EFS
+# backups are AWS Backup recovery points): anything else of theirs is a vault, a plan or the
+# protected resource itself, a mistake. A global ARN (IAM, ...) is never a recovery point.
 RECOVERY_POINT_ARN = re.compile(
     r"^arn:aws[a-z-]*:(backup:[a-z0-9-]+:\d{12}:recovery-point:[\w:.-]+"
     r"|ec2:[a-z0-9-]+:\d{0,12}:(snapshot/snap-|image/ami-)[0-9a-f]+"
     r"|rds:[a-z0-9-]+:\d{12}:(cluster-)?snapshot:[\w:.-]+"
-    r"|[a-z0-9-]+:[a-z0-9-]*:\d{0,12}:[\w:/.-]+)$"
+    r"|(?!backup:|ec2:|rds:|elasticfilesystem:)[a-z0-9-]+:[a-z]{2}[a-z0-9-]*-\d:\d{0,12}:[\w:/.-]+)$"
 )
 COPY_JOB_ID = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 EXECUTION_NAME = re.compile(r"^[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/]{1,80}$")
@@ -51,7 +55,8 @@ class Fields:
         value = self._get(name, True)
         if not isinstance(value, str) or not value:
             raise InvalidInput(f"{self._where}.{name}: expected a non-empty string, got {value!r}")
-        if pattern is not None and not pattern.match(value):
+        # fullmatch: `$` in a pattern would also let a trailing newline through.
+        if pattern is not None and not pattern.fullmatch(value):
             raise InvalidInput(f"{self._where}.{name}: {value!r} is not valid here")
         return value
 
@@ -86,9 +91,15 @@ class Fields:
         if not isinstance(value, list) or len(value) != count:
             raise InvalidInput(f"{self._where}.{name}: expected a list of {count}, got {value!r}")
         for item in value:
-            if not isinstance(item, str) or not pattern.match(item):
+            if not isinstance(item, str) or not pattern.fullmatch(item):
                 raise InvalidInput(f"{self._where}.{name}: {item!r} is not valid here")
         return list(value)
+
+    def recovery_point(self, name: str, region: str) -> str:
+        """A recovery point ARN that lives in `region`, the region the task acts in."""
+        arn = self.string(name, RECOVERY_POINT_ARN)
+        check_recovery_point_home(arn, f"{self._where}.{name}", region=region)
+        return arn
 
     def object(self, name: str) -> Fields:
         return Fields(self._get(name, True), f"{self._where}.{name}")
@@ -110,7 +121,23 @@ def parse_timestamp(value: str, where: str) -> datetime:
 
 def vault_arn_parts(arn: str, where: str) -> tuple[str, str, str, str]:
     """(partition, region, account, vault name) of a backup vault ARN."""
-    match = VAULT_ARN.match(arn)
+    match = VAULT_ARN.fullmatch(arn)
     if not match:
         raise InvalidInput(f"{where}: {arn!r} is not a backup vault ARN")
     return match["partition"], match["region"], match["account"], match["name"]
+
+
+def check_recovery_point_home(
+    arn: str, where: str, *, region: str, account: str | None = None
+) -> None:
+    """Refuse a recovery point of another region, or of another account when the ARN says.
+
+    AWS Backup only acts on recovery points in the caller's own account and region; a foreign
+    one would reach AWS only to be refused, or worse, name another backup than the one meant.
+    EBS and EC2 recovery point ARNs have no account (aws-facts.md §A.2): only the region counts.
+    """
+    parts = arn.split(":")
+    if parts[3] != region:
+        raise InvalidInput(f"{where}: {arn!r} is in region {parts[3]}, not in {region}")
+    if account is not None and parts[4] and parts[4] != account:
+        raise InvalidInput(f"{where}: {arn!r} belongs to account {parts[4]}, not to {account}")

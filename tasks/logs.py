@@ -8,11 +8,13 @@ logs the request it made and what AWS answered.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from tasks.aws import call, json_safe
+from tasks.aws import BackupClient, backup_client, call, json_safe
+from tasks.inputs import REGION, Fields
 
 SERVICE = "backup-events"
 
@@ -23,6 +25,29 @@ def make_logger() -> Logger:
 
 def bind(logger: Logger, execution: str | None, recovery_point_arn: str | None) -> None:
     logger.append_keys(execution=execution, recovery_point_arn=recovery_point_arn)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task about one recovery point starts from: its input, the point, a client."""
+
+    fields: Fields
+    recovery_point_arn: str
+    backup: BackupClient
+
+
+def start_task(logger: Logger, event: Any) -> Task:
+    """Read the fields every recovery point task gets, and bind the log keys at once.
+
+    `Region` and `RecoveryPointArn` come first and must agree: the client acts in that region,
+    and a point of another region is refused before any call. Binding before anything else
+    is logged puts the execution and the point on every line.
+    """
+    fields = Fields(event)
+    region = fields.string("Region", REGION)
+    recovery_point_arn = fields.recovery_point("RecoveryPointArn", region)
+    bind(logger, fields.optional_string("Execution"), recovery_point_arn)
+    return Task(fields, recovery_point_arn, backup_client(region))
 
 
 def write_call(logger: Logger, operation: Callable[..., Any], **request: Any) -> Any:

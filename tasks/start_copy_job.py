@@ -10,26 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, call, json_object, json_safe
+from tasks.aws import BackupClient, copy_jobs_of, json_object
 from tasks.copies import idempotency_token, plan_copy_start
-from tasks.inputs import RECOVERY_POINT_ARN, REGION, ROLE_ARN, VAULT_ARN, VAULT_NAME, Fields
-from tasks.logs import bind, make_logger, write_call
+from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
+from tasks.logs import make_logger, start_task, write_call
 
 logger = make_logger()
 
 
 def copy_jobs_to(backup: BackupClient, recovery_point_arn: str, destination: str) -> list[Any]:
-    jobs: list[Any] = []
-    kwargs: dict[str, Any] = {
-        "BySourceRecoveryPointArn": recovery_point_arn,
-        "ByDestinationVaultArn": destination,
-    }
-    while True:
-        page = call(backup.list_copy_jobs, **kwargs)
-        jobs.extend(json_safe(page.get("CopyJobs", [])))
-        if not page.get("NextToken"):
-            return jobs
-        kwargs["NextToken"] = page["NextToken"]
+    return copy_jobs_of(backup, recovery_point_arn, destination)
 
 
 def ensure_copy(
@@ -72,13 +62,11 @@ def ensure_copy(
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    fields = Fields(event)
-    recovery_point_arn = fields.string("RecoveryPointArn", RECOVERY_POINT_ARN)
-    bind(logger, fields.optional_string("Execution"), recovery_point_arn)
+    task = start_task(logger, event)
     return ensure_copy(
-        backup_client(fields.string("Region", REGION)),
-        recovery_point_arn=recovery_point_arn,
-        source_vault_name=fields.string("BackupVaultName", VAULT_NAME),
-        destination=fields.string("DestinationBackupVaultArn", VAULT_ARN),
-        role_arn=fields.string("IamRoleArn", ROLE_ARN),
+        task.backup,
+        recovery_point_arn=task.recovery_point_arn,
+        source_vault_name=task.fields.string("BackupVaultName", VAULT_NAME),
+        destination=task.fields.string("DestinationBackupVaultArn", VAULT_ARN),
+        role_arn=task.fields.string("IamRoleArn", ROLE_ARN),
     )

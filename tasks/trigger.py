@@ -13,7 +13,7 @@ from typing import Any, Literal
 from tasks.copies import Deployment
 from tasks.errors import InvalidInput
 from tasks.events import BackupJobEvent, CopyJobEvent, parse_event
-from tasks.inputs import ACCOUNT_ID, REGION, VAULT_NAME, Fields
+from tasks.inputs import ACCOUNT_ID, REGION, VAULT_NAME, Fields, check_recovery_point_home
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class Trigger:
 
 def _partition(vault_arn: str) -> str:
     return vault_arn.split(":")[1]
+
+
+def _own_vault(vault_arn: str, account: str, region: str, deployment: Deployment) -> str:
+    """The ARN of this deployment's vault in the execution's account and region."""
+    return (
+        f"arn:{_partition(vault_arn)}:backup:{region}:{account}:backup-vault:"
+        f"{deployment.vault_name}"
+    )
 
 
 def read_trigger(
@@ -65,14 +73,14 @@ def _from_backup_job(
         )
     if event.vault_arn is None:
         raise InvalidInput("input.detail.backupVaultArn is required")
-    expected_vault = (
-        f"arn:{_partition(event.vault_arn)}:backup:{region}:{account}:backup-vault:"
-        f"{deployment.vault_name}"
-    )
+    expected_vault = _own_vault(event.vault_arn, account, region, deployment)
     if event.vault_arn != expected_vault:
         raise InvalidInput(f"The backup vault is {event.vault_arn}, expected {expected_vault}")
     if event.recovery_point_arn is None:
         raise InvalidInput("A COMPLETED backup job event must name its recovery point in resources")
+    check_recovery_point_home(
+        event.recovery_point_arn, "input.resources[0]", region=region, account=account
+    )
     if not event.on_demand and not copy_scheduled_backups:
         raise InvalidInput(
             "The backup was made by a backup plan, and this deployment leaves plan backups to "
@@ -96,15 +104,12 @@ def _from_plan_copy_job(
             "The copy job was not started by a backup plan; copies this workflow starts are "
             "followed by the execution that started them"
         )
-    partition = _partition(event.source_vault_arn)
-    expected_source = (
-        f"arn:{partition}:backup:{region}:{account}:backup-vault:{deployment.vault_name}"
-    )
+    expected_source = _own_vault(event.source_vault_arn, account, region, deployment)
     if event.source_vault_arn != expected_source:
         raise InvalidInput(
             f"The copy comes from {event.source_vault_arn}, expected {expected_source}"
         )
-    destinations = deployment.destinations(partition, region)
+    destinations = deployment.destinations(_partition(event.source_vault_arn), region)
     if event.destination_vault_arn not in destinations:
         raise InvalidInput(
             f"The copy goes to {event.destination_vault_arn}, which is neither of this "
@@ -112,6 +117,9 @@ def _from_plan_copy_job(
         )
     if event.source_recovery_point_arn is None or event.copy_job_id is None:
         raise InvalidInput("A COMPLETED copy job event must name its job and source recovery point")
+    check_recovery_point_home(
+        event.source_recovery_point_arn, "input.resources[0]", region=region, account=account
+    )
     return Trigger(
         kind="PlanCopyJob",
         job_id=event.copy_job_id,

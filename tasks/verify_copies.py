@@ -10,34 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, call, json_safe
+from tasks.aws import copy_jobs_of
 from tasks.copies import verify
-from tasks.inputs import RECOVERY_POINT_ARN, REGION, VAULT_ARN, Fields
-from tasks.logs import bind, make_logger
+from tasks.inputs import VAULT_ARN
+from tasks.logs import make_logger, start_task
 
 logger = make_logger()
 
 
-def copy_jobs_of(backup: BackupClient, recovery_point_arn: str) -> list[Any]:
-    """Every copy job of one source recovery point in this account and region, all pages."""
-    jobs: list[Any] = []
-    kwargs: dict[str, Any] = {"BySourceRecoveryPointArn": recovery_point_arn, "MaxResults": 1000}
-    while True:
-        page = call(backup.list_copy_jobs, **kwargs)
-        jobs.extend(json_safe(page.get("CopyJobs", [])))
-        token = page.get("NextToken")
-        if not token:
-            return jobs
-        kwargs["NextToken"] = token
-
-
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    fields = Fields(event)
-    recovery_point_arn = fields.string("RecoveryPointArn", RECOVERY_POINT_ARN)
-    bind(logger, fields.optional_string("Execution"), recovery_point_arn)
-    destinations = fields.strings("Destinations", VAULT_ARN, 2)
-    backup = backup_client(fields.string("Region", REGION))
-    result = verify(copy_jobs_of(backup, recovery_point_arn), destinations).to_output()
+    task = start_task(logger, event)
+    destinations = task.fields.strings("Destinations", VAULT_ARN, 2)
+    jobs = copy_jobs_of(task.backup, task.recovery_point_arn)
+    result = verify(jobs, destinations).to_output()
     logger.info("copies checked", extra={"verification": result})
     return result

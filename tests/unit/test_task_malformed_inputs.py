@@ -1,0 +1,399 @@
+"""Malformed and foreign inputs, task by task: a named error and not one write call.
+
+Each case starts from a valid input built from a real backup and copy in the twin, and
+changes one thing. The error must be one the state machine can name (InvalidInput, or the
+AWS error's own name), and AWS Backup must have seen no write call at all: a bad input may
+never start a copy or touch a retention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from local.accounts import RESOURCE_ACCOUNT
+from tests.support import load_event
+from tests.unit.conftest import World
+
+BACKUP_EVENT = "backup_job_completed_on_demand_efs.json"
+PLAN_COPY = "copy_job_completed_by_plan_to_backup_region.json"
+
+
+@dataclass(frozen=True)
+class Real:
+    """What the twin really holds: a backup with both copies done, and its event."""
+
+    world: World
+    event: dict[str, Any]
+    original: str
+    copy_job_id: str
+    other: str  # another backup, not copied
+
+    def event_with(self, **changes: Any) -> dict[str, Any]:
+        return {**self.event, **changes}
+
+    def detail_with(self, **changes: Any) -> dict[str, Any]:
+        return {**self.event, "detail": {**self.event["detail"], **changes}}
+
+
+@pytest.fixture(scope="module")
+def real(shared_world: World) -> Real:
+    world = shared_world
+    event = world.backup_event()
+    original = event["resources"][0]
+    world.copy_both(original)
+    copy_job_id = world.copy_jobs(original, world.destinations[0])[0].job_id
+    return Real(world, event, original, copy_job_id, world.backup())
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str
+    payload: Callable[[Real], Any]
+    error: str
+    says: str = ""
+
+
+def describe(real: Real, event: Any = None, **changes: Any) -> Any:
+    return real.world.describe_input(real.event if event is None else event, **changes)
+
+
+def other_region(arn: str) -> str:
+    return arn.replace(":us-east-1:", ":us-west-2:")
+
+
+OTHER_ACCOUNT = "111133335555"
+CASES: dict[str, Case] = {
+    # -- DescribeRecoveryPoint: the event and the deployment settings -------------------------
+    "input is not an object": Case(
+        "DescribeRecoveryPoint", lambda r: ["Event"], "InvalidInput", "expected a JSON object"
+    ),
+    "event is not an object": Case(
+        "DescribeRecoveryPoint", lambda r: describe(r, event="{}"), "InvalidInput", "got str"
+    ),
+    "event missing": Case(
+        "DescribeRecoveryPoint",
+        lambda r: {k: v for k, v in describe(r).items() if k != "Event"},
+        "InvalidInput",
+        "expected a JSON object, got NoneType",
+    ),
+    "wrong detail-type": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(**{"detail-type": "Backup Plan State Change"})),
+        "InvalidInput",
+        "input.detail-type",
+    ),
+    "not from aws.backup": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(source="my.backup.script")),
+        "InvalidInput",
+        "input.source",
+    ),
+    "bad event time": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(time="Nov 20, 2026 5:39:07 AM")),
+        "InvalidInput",
+        "input.time",
+    ),
+    "backup job CREATED": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event("backup_job_created.json")),
+        "InvalidInput",
+        "CREATED",
+    ),
+    "backup job FAILED": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event("backup_job_failed.json")),
+        "InvalidInput",
+        "FAILED",
+    ),
+    "copy job CREATED without a job id": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event("copy_job_created.json")),
+        "InvalidInput",
+        "CREATED",
+    ),
+    "copy job FAILED": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event("copy_job_failed.json")),
+        "InvalidInput",
+        "FAILED",
+    ),
+    "copy not started by a plan": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event("copy_job_completed_on_demand.json")),
+        "InvalidInput",
+        "not started by a backup plan",
+    ),
+    "plan copy to a foreign destination": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(
+            r,
+            {
+                **load_event(PLAN_COPY),
+                "detail": {
+                    **load_event(PLAN_COPY)["detail"],
+                    "destinationBackupVaultArn": (
+                        "arn:aws:backup:us-west-2:444455556666:backup-vault:BackupEvents-Sample"
+                    ),
+                },
+            },
+        ),
+        "InvalidInput",
+        "neither of this deployment's destinations",
+    ),
+    "event of another account": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(account=OTHER_ACCOUNT)),
+        "InvalidInput",
+        f"comes from account {OTHER_ACCOUNT}",
+    ),
+    "event of another region": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(region="us-west-2")),
+        "InvalidInput",
+        "in us-west-2",
+    ),
+    "backup in another vault": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.detail_with(backupVaultName="Default")),
+        "InvalidInput",
+        "vault 'Default'",
+    ),
+    "vault ARN of another account": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(
+            r,
+            r.detail_with(
+                backupVaultArn=r.event["detail"]["backupVaultArn"].replace(
+                    RESOURCE_ACCOUNT, OTHER_ACCOUNT
+                )
+            ),
+        ),
+        "InvalidInput",
+        "The backup vault is",
+    ),
+    "recovery point of another region": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(resources=[other_region(r.original)])),
+        "InvalidInput",
+        "is in region us-west-2",
+    ),
+    "a vault ARN where the recovery point belongs": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.event_with(resources=[r.event["detail"]["backupVaultArn"]])),
+        "InvalidInput",
+        "is not a recovery point ARN",
+    ),
+    "size of the wrong type": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.detail_with(backupSizeInBytes={"bytes": 36048})),
+        "InvalidInput",
+        "backupSizeInBytes",
+    ),
+    "CopyScheduledBackups not a boolean": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, CopyScheduledBackups="yes"),
+        "InvalidInput",
+        "input.CopyScheduledBackups",
+    ),
+    "Account not an account id": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, Account=int(RESOURCE_ACCOUNT)),
+        "InvalidInput",
+        "input.Account",
+    ),
+    "backup region equals its alternate": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, BackupRegionAlternate="us-west-2"),
+        "InvalidInput",
+        "must differ",
+    ),
+    "well-formed event of a backup AWS does not have": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, load_event(BACKUP_EVENT)),
+        "ResourceNotFoundException",
+    ),
+    # -- StartCopyJob --------------------------------------------------------------------
+    "copy without a destination": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, DestinationBackupVaultArn=None),
+        "InvalidInput",
+        "input.DestinationBackupVaultArn is required",
+    ),
+    "copy with a user instead of a role": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(
+            r.original, IamRoleArn=f"arn:aws:iam::{RESOURCE_ACCOUNT}:user/alice"
+        ),
+        "InvalidInput",
+        "input.IamRoleArn",
+    ),
+    "copy of a vault instead of a recovery point": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, RecoveryPointArn=r.world.destinations[0]),
+        "InvalidInput",
+        "input.RecoveryPointArn",
+    ),
+    "copy of a recovery point in another region": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, RecoveryPointArn=other_region(r.original)),
+        "InvalidInput",
+        "is in region us-west-2, not in us-east-1",
+    ),
+    "source vault name with a trailing newline": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, BackupVaultName="BackupEvents-Sample\n"),
+        "InvalidInput",
+        "input.BackupVaultName",
+    ),
+    "destination that is not a vault ARN": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, DestinationBackupVaultArn="BackupEvents-Sample"),
+        "InvalidInput",
+        "input.DestinationBackupVaultArn",
+    ),
+    # -- DescribeCopyJob -----------------------------------------------------------------
+    "Now without a time zone": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, r.copy_job_id, Now="2026-11-20T07:00:00"),
+        "InvalidInput",
+        "has no time zone",
+    ),
+    "WaitingSince not a timestamp": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, r.copy_job_id, WaitingSince="an hour ago"),
+        "InvalidInput",
+        "input.WaitingSince",
+    ),
+    "time limit as text": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, r.copy_job_id, TimeLimitSeconds="259200"),
+        "InvalidInput",
+        "input.TimeLimitSeconds",
+    ),
+    "copy job id with a slash": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, "../backup-jobs/x"),
+        "InvalidInput",
+        "input.CopyJobId",
+    ),
+    "copy job that does not exist": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, "8E9F0A1B-2C3D-4E5F-A6B7-C8D9E0F1A2B3"),
+        "ResourceNotFoundException",
+    ),
+    "wait on a copy job of another recovery point": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.other, r.copy_job_id),
+        "InvalidInput",
+        "not the original",
+    ),
+    "wait without the recovery point": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, r.copy_job_id, RecoveryPointArn=None),
+        "InvalidInput",
+        "input.RecoveryPointArn is required",
+    ),
+    # -- VerifyCopies --------------------------------------------------------------------
+    "cut of a backup that has no copies": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.other),
+        "CopiesNotVerified",
+        "no completed copy in",
+    ),
+    "one destination": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, Destinations=r.world.destinations[:1]),
+        "InvalidInput",
+        "input.Destinations",
+    ),
+    "Region not a region": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, Region="N. Virginia"),
+        "InvalidInput",
+        "input.Region",
+    ),
+    # -- CutRetention (both copies exist: only the bad input may stop the cut) ------------
+    "NewDeleteAfterDays zero": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, NewDeleteAfterDays=0),
+        "InvalidInput",
+        "input.NewDeleteAfterDays",
+    ),
+    "NewDeleteAfterDays true": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, NewDeleteAfterDays=True),
+        "InvalidInput",
+        "input.NewDeleteAfterDays",
+    ),
+    "cut with both destinations in one region": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(
+            r.original,
+            Destinations=[
+                r.world.destinations[0],
+                r.world.destinations[0].replace("BackupEvents-Sample", "Other"),
+            ],
+        ),
+        "InvalidInput",
+        "two different regions",
+    ),
+    "cut with Now not a timestamp": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, Now=1763614800),
+        "InvalidInput",
+        "input.Now",
+    ),
+    "cut of a recovery point in another vault": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, BackupVaultName="Default"),
+        "ResourceNotFoundException",
+    ),
+    "cut of another region's recovery point": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, RecoveryPointArn=other_region(r.original)),
+        "InvalidInput",
+        "is in region us-west-2",
+    ),
+}
+
+
+@pytest.fixture
+def no_writes(real: Real) -> Iterator[None]:
+    before = real.world.writes()
+    yield
+    assert real.world.writes() == before, "a malformed input led to a write call"
+
+
+def test_there_are_enough_cases_and_every_task_has_some() -> None:
+    assert len(CASES) >= 20
+    assert {case.task for case in CASES.values()} == {
+        "DescribeRecoveryPoint",
+        "StartCopyJob",
+        "DescribeCopyJob",
+        "VerifyCopies",
+        "CutRetention",
+    }
+
+
+@pytest.mark.usefixtures("no_writes")
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_malformed_input_fails_by_name_without_writing(real: Real, name: str) -> None:
+    case = CASES[name]
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the name is what is checked
+        real.world.run(case.task, case.payload(real))
+    assert type(raised.value).__name__ == case.error
+    assert case.says in str(raised.value)
+
+
+def test_the_valid_inputs_these_cases_start_from_do_succeed(real: Real) -> None:
+    # Without this, a case could pass because its base input was broken to begin with.
+    world = real.world
+    assert world.run("DescribeRecoveryPoint", describe(real))["RecoveryPointArn"] == real.original
+    assert world.run("StartCopyJob", world.copy_input(real.original))["Started"] is False
+    assert world.run("DescribeCopyJob", world.wait_input(real.original, real.copy_job_id))
+    assert world.run("VerifyCopies", world.verify_input(real.original))["Verified"] is True

@@ -16,9 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from tasks.errors import AwsError, RecoveryPointNotEligible, aws_error_class
+from tasks.errors import (
+    AwsError,
+    RecoveryPointNotEligible,
+    ServiceUnavailableException,
+    aws_error_class,
+)
 from tasks.retention import RecoveryPoint
 
 if TYPE_CHECKING:
@@ -117,6 +123,13 @@ def call(operation: Callable[..., Any], **kwargs: Any) -> Any:
             f"{operation.__name__}: {code}: {message}",
             operation=operation.__name__,
             response=error.response.get("Error"),
+        ) from error
+    except (BotoConnectionError, HTTPClientError) as error:
+        # No answer at all (connection refused or reset, timeouts) after botocore's own retries:
+        # transient by nature, so it travels under a name the state machine retries.
+        raise ServiceUnavailableException(
+            f"{operation.__name__}: no response from AWS Backup: {error}",
+            operation=operation.__name__,
         ) from error
 
 

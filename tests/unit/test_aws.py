@@ -128,3 +128,23 @@ def test_a_description_the_retention_rules_cannot_read_leaves_the_point_alone(
     # alone under a name the workflow reports.
     with pytest.raises(RecoveryPointNotEligible, match=f"arn was left alone: .*{reason}"):
         describe_point(AnsweringBackup(answer), "Vault", "arn")
+
+
+def test_no_answer_from_aws_becomes_a_retried_transient_error() -> None:
+    """Connection failures are not ClientErrors; the state machine must still retry them."""
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    from tasks.aws import call
+    from tasks.errors import TRANSIENT_AWS_ERRORS, ServiceUnavailableException
+
+    for failure in (
+        EndpointConnectionError(endpoint_url="https://backup.us-east-1.amazonaws.com"),
+        ReadTimeoutError(endpoint_url="https://backup.us-east-1.amazonaws.com"),
+    ):
+
+        def list_copy_jobs(error: Exception = failure) -> None:
+            raise error
+
+        with pytest.raises(ServiceUnavailableException, match="no response from AWS Backup"):
+            call(list_copy_jobs)
+    assert "ServiceUnavailableException" in TRANSIENT_AWS_ERRORS

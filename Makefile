@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_OK  := $(VENV)/.installed
 JS_OK  := node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_OK   := $(CHECKOV_VENV)/.installed
 
 .PHONY: test lint unit demo build bench lock clean
 
@@ -16,16 +18,22 @@ $(PY_OK): requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-input -r requirements.lock
 	touch $@
 
+$(CHECKOV_OK): requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r requirements-checkov.lock
+	touch $@
+
 $(JS_OK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-lint: $(PY_OK) $(JS_OK)
+lint: $(PY_OK) $(JS_OK) $(CHECKOV_OK)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python scripts/lint_asl.py
-	$(BIN)/python scripts/lint_template.py
+	$(BIN)/python scripts/build.py --check
+	$(BIN)/python scripts/lint_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(PY_OK)
 	$(BIN)/pytest
@@ -47,4 +55,4 @@ lock: ## Re-resolve requirements.in into exact pins (needs network access to PyP
 	  /tmp/backup-events-lock/bin/pip freeze; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules build demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,7 +16,6 @@ this process instead:
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -98,9 +97,9 @@ class LambdaRuntime:
                 with zipfile.ZipFile(io.BytesIO(code)) as package:
                     source = package.read(f"{module_name.replace('.', '/')}.py").decode()
                 unique = f"_twin_lambda_{key[:16]}"
-                spec = importlib.util.spec_from_loader(unique, loader=None)
-                assert spec is not None
-                module = importlib.util.module_from_spec(spec)
+                module = ModuleType(unique)
+                # Registered before it runs, as an import would: dataclasses look it up.
+                sys.modules[unique] = module
                 # Module-level code reads the function's environment, as on Lambda.
                 saved = dict(os.environ)
                 os.environ.update({k: str(v) for k, v in function.environment_vars.items()})
@@ -112,7 +111,6 @@ class LambdaRuntime:
                 finally:
                     os.environ.clear()
                     os.environ.update(saved)
-                sys.modules[unique] = module
                 self._modules[key] = module
             return self._modules[key]
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from local import accounts, backup, lambdas, stepfunctions
+from local import accounts, backup, cloudformation, lambdas, stepfunctions
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -42,6 +42,7 @@ def install_patches() -> None:
     lambdas.install()
     stepfunctions.install()
     backup.install()
+    cloudformation.install()
     # moto logs every failed state at ERROR; a failure here is an expected test outcome.
     for name in ("moto.stepfunctions.parser", "moto.stepfunctions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -69,6 +70,9 @@ class Twin:
         install_patches()
         self._mock.start()
         ACTIVE.twin = self
+        for account in sorted(self.organization.members):
+            for region in ALL_REGIONS:
+                cloudformation.publish_powertools_parameters(account, region)
         return self
 
     def __exit__(

@@ -46,6 +46,7 @@ class Settings:
     poll_max_interval_seconds: int = 14400
     copy_wait_limit_hours: int = 72
     copy_scheduled_backups: bool = False
+    enable_update_lifecycle: bool = True
     copy_role_name: str = COPY_ROLE_NAME
 
 
@@ -113,7 +114,8 @@ def substitutions_for(
         "NewDeleteAfterDays": settings.new_delete_after_days,
         "PollFirstIntervalSeconds": settings.poll_first_interval_seconds,
         "PollMaxIntervalSeconds": settings.poll_max_interval_seconds,
-        "CopyWaitLimitSeconds": settings.copy_wait_limit_hours * 3600,
+        "CopyWaitLimitHours": settings.copy_wait_limit_hours,
+        "EnableUpdateLifecycle": "true" if settings.enable_update_lifecycle else "false",
         **{f"{name}FunctionArn": arn for name, arn in function_arns.items()},
     }
 

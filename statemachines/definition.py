@@ -72,9 +72,10 @@ def numeric_placeholders(name: str) -> set[str]:
     return found
 
 
-def cloudformation_text(name: str) -> str:
-    """Compact JSON for DefinitionString: numeric placeholders unquoted, the rest untouched."""
-    text = json.dumps(source(name), separators=(",", ":"), ensure_ascii=False)
+def cloudformation_text(name: str, indent: int | None = None) -> str:
+    """JSON for DefinitionString: numeric placeholders unquoted, the rest untouched."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(source(name), indent=indent, separators=separators, ensure_ascii=False)
     for placeholder in numeric_placeholders(name):
         text = text.replace(f'"${{{placeholder}}}"', f"${{{placeholder}}}")
     return text
@@ -116,7 +117,8 @@ EXAMPLE_SUBSTITUTIONS: Substitutions = {
     "NewDeleteAfterDays": 7,
     "PollFirstIntervalSeconds": 300,
     "PollMaxIntervalSeconds": 14400,
-    "CopyWaitLimitSeconds": 259200,
+    "CopyWaitLimitHours": 72,
+    "EnableUpdateLifecycle": "true",
     "DescribeRecoveryPointFunctionArn": _function_arn("DescribeRecoveryPoint"),
     "StartCopyJobFunctionArn": _function_arn("StartCopyJob"),
     "DescribeCopyJobFunctionArn": _function_arn("DescribeCopyJob"),

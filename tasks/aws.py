@@ -21,11 +21,9 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from tasks.errors import (
     AwsError,
-    RecoveryPointNotEligible,
     ServiceUnavailableException,
     aws_error_class,
 )
-from tasks.retention import RecoveryPoint
 
 if TYPE_CHECKING:
     from mypy_boto3_backup import BackupClient
@@ -93,25 +91,6 @@ def copy_jobs_of(
         kwargs["NextToken"] = token
 
 
-def describe_point(
-    backup: BackupClient, vault_name: str, recovery_point_arn: str, *, vault_locked: bool = False
-) -> tuple[dict[str, Any], RecoveryPoint]:
-    """DescribeRecoveryPoint, as AWS answered and as the retention rules read it.
-
-    A response those rules cannot read (a lifecycle field they could not send back, a missing
-    date) means the point is left alone, under a name the state machine reports.
-    """
-    described: dict[str, Any] = call(
-        backup.describe_recovery_point,
-        BackupVaultName=vault_name,
-        RecoveryPointArn=recovery_point_arn,
-    )
-    try:
-        return described, RecoveryPoint.from_api(described, vault_locked=vault_locked)
-    except ValueError as error:
-        raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {error}") from error
-
-
 def call(operation: Callable[..., Any], **kwargs: Any) -> Any:
     """Call a boto3 operation; a ClientError becomes the task error named by its AWS code."""
     try:
@@ -140,7 +119,6 @@ __all__ = [
     "backup_client",
     "call",
     "copy_jobs_of",
-    "describe_point",
     "iso_utc",
     "json_safe",
 ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tasks.aws import BackupClient, call, copy_jobs_of, describe_point, json_object
+from tasks.aws import BackupClient, call, copy_jobs_of, json_object
 from tasks.copies import verify
 from tasks.errors import CopiesNotVerified, RecoveryPointNotEligible
 from tasks.inputs import VAULT_ARN, VAULT_NAME
 from tasks.logs import make_logger, start_task, write_call
+from tasks.points import describe_point
 from tasks.retention import decide_retention_cut
 
 logger = make_logger()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import BackupClient, backup_client, describe_point, json_object
+from tasks.aws import BackupClient, backup_client, json_object
 from tasks.errors import RecoveryPointNotEligible
 from tasks.inputs import ACCOUNT_ID, REGION, Fields
 from tasks.logs import bind, make_logger
+from tasks.points import describe_point
 from tasks.retention import RecoveryPoint
 from tasks.trigger import Trigger, read_deployment, read_trigger
 

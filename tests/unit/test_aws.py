@@ -9,8 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tasks import errors
-from tasks.aws import call, describe_point, iso_utc, json_object, json_safe
+from tasks.aws import call, iso_utc, json_object, json_safe
 from tasks.errors import TRANSIENT_AWS_ERRORS, AwsError, RecoveryPointNotEligible
+from tasks.points import describe_point
 
 KIRITIMATI = timezone(timedelta(hours=14))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
+from itertools import pairwise
 from typing import Any
 
 import networkx as nx
@@ -62,7 +63,7 @@ def svg(definition: dict[str, Any], path: Iterable[str] = (), title: str = "") -
     graph = graph_of(definition)
     positions = layout(definition)
     visited = list(path)
-    taken = set(zip(visited, visited[1:], strict=False))
+    taken = set(pairwise(visited))
     width = max(x for x, _ in positions.values()) + BOX_W + MARGIN
     height = max(y for _, y in positions.values()) + BOX_H + MARGIN
     parts = [

@@ -268,18 +268,21 @@ def write_report(result: DemoResult) -> None:
             )
             + f"<p>{story.transitions} billed state transitions</p>"
             + svg(definition, story.path, story.name)
-            + f"<table><tr><th>state</th><th>entered</th><th>outcome</th></tr>{rows}</table></section>"
+            + "<table><tr><th>state</th><th>entered</th><th>outcome</th></tr>"
+            + f"{rows}</table></section>"
         )
     points = "".join(
-        f"<tr><td>{p.account}</td><td>{p.region}</td><td>{p.role}</td><td>{escape(p.resource)}</td>"
-        f"<td>{p.created:%Y-%m-%d %H:%M}</td><td>{escape(p.retention)}</td><td>{p.storage}</td></tr>"
+        f"<tr><td>{p.account}</td><td>{p.region}</td><td>{p.role}</td>"
+        f"<td>{escape(p.resource)}</td><td>{p.created:%Y-%m-%d %H:%M}</td>"
+        f"<td>{escape(p.retention)}</td><td>{p.storage}</td></tr>"
         for p in result.points
     )
     result.report.parent.mkdir(parents=True, exist_ok=True)
     result.report.write_text(
         "<!doctype html><meta charset=utf-8><title>Backup Events demo</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 8px}.error{color:#b00}section{margin:2em 0}</style>"
+        "td,th{border:1px solid #ccc;padding:2px 8px}.error{color:#b00}"
+        "section{margin:2em 0}</style>"
         f"<h1>Backup Events on the local twin</h1><p>Virtual time {result.started:%Y-%m-%d %H:%M}"
         f" to {result.finished:%Y-%m-%d %H:%M} UTC.</p><ul>"
         + "".join(f"<li>{escape(n)}</li>" for n in result.notes)

@@ -159,6 +159,110 @@ def _query_evaluation_error(env: Any, expression: str, error: Exception) -> Exce
     )
 
 
+# Functions moto declares in the expression text itself; expressions using them keep the
+# textual path, which carries those declarations.
+_MOTO_TEXT_FUNCTIONS = {"$partition", "$range", "$hash", "$randomSeeded", "$uuid", "$parse"}
+_COMPILED: dict[str, Any] = {}
+_COMPILED_LOCK = threading.Lock()
+_PARSERS: list[Any] = []
+
+
+def _compiled(expression: str) -> Any:
+    """One parsed JSONata program per distinct expression, shared by every execution.
+
+    moto writes each evaluation as new text (every variable's value spliced in as a literal),
+    so every evaluation is parsed again, and jsonata-python builds a parser per thread; with one
+    thread per execution that dominated run time. A definition has a few dozen expressions:
+    parse each once and evaluate it with the values passed as bindings.
+    """
+    import jsonata
+
+    with _COMPILED_LOCK:
+        found = _COMPILED.get(expression)
+        if found is not None:
+            return found
+        # jsonata-python keeps its parser per thread; lend the threads one pooled parser.
+        if not _PARSERS:
+            _PARSERS.append(jsonata.Jsonata.get_parser())
+        jsonata.Jsonata.PARSER.parser = _PARSERS[0]
+        compiled = jsonata.Jsonata(expression)
+        compiled.set_output_convert_nulls(False)  # tell undefined (None) from null apart
+
+        def now() -> str:
+            twin = running_twin()
+            if twin is not None:
+                return twin.clock.iso_now()
+            return _real_datetime.datetime.now(_real_datetime.UTC).isoformat()
+
+        compiled.register_lambda("now", now)
+        compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
+        _COMPILED[expression] = compiled
+        return compiled
+
+
+def _jsonable(value: Any) -> Any:
+    # The context object carries datetimes (Execution.StartTime); AWS shows them as strings.
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, _real_datetime.datetime):
+        return value.isoformat()
+    return value
+
+
+def _evaluation_failure(env: Any, cause: str) -> Exception:
+    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=name,
+            event_type=HistoryEventType.EvaluationFailed,
+            event_details=EventDetails(
+                evaluationFailedEventDetails=EvaluationFailedEventDetails(
+                    cause=cause, error=name.error_name
+                )
+            ),
+        )
+    )
+
+
+def _evaluate_with_bindings(self: Any, env: Any) -> None:
+    """StringJSONata's evaluation, with values bound rather than spliced into the text."""
+    from jsonata.utils import Utils
+
+    states_data = env.states._states_data
+    bindings: dict[str, Any] = {
+        "states": {**states_data, "context": _jsonable(states_data["context"])}
+    }
+    store = env.variable_store
+    bindings.update(store._outer_scope)
+    bindings.update(store._inner_scope)
+    result = _compiled(self.expression).evaluate(None, bindings)
+    if result is None:
+        raise _evaluation_failure(
+            env, f"The JSONata expression '{self.expression}' returned nothing (undefined)."
+        )
+    if callable(result):
+        raise _evaluation_failure(
+            env, f"The JSONata expression '{self.expression}' returned an unsupported result type."
+        )
+    env.stack.append(Utils.convert_nulls(result))
+
+
 def _install_jsonata() -> None:
     from jsonata.jexception import JException
     from moto.stepfunctions.parser.asl.component.common.string import string_expression
@@ -173,9 +277,15 @@ def _install_jsonata() -> None:
         cls = getattr(string_expression, cls_name)
         original = cls._eval_body
 
-        def _eval_body(self: Any, env: Any, _original: Any = original) -> None:
+        def _eval_body(
+            self: Any, env: Any, _original: Any = original, _name: str = cls_name
+        ) -> None:
             try:
-                _original(self, env)
+                references = moto_jsonata.extract_jsonata_variable_references(self.expression)
+                if _name == "StringJSONata" and not references & _MOTO_TEXT_FUNCTIONS:
+                    _evaluate_with_bindings(self, env)
+                else:
+                    _original(self, env)
             except JException as error:
                 raise _query_evaluation_error(
                     env, getattr(self, "expression", "?"), error
@@ -223,6 +333,55 @@ def _install_time() -> None:
 
 
 # -- executions -----------------------------------------------------------------------------
+
+
+class _InlineThread:
+    """A Thread that runs its target in the caller's thread when `start()` is called."""
+
+    def __init__(
+        self,
+        group: Any = None,
+        target: Any = None,
+        name: str | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
+    ) -> None:
+        self._target, self._args, self._kwargs = target, args, kwargs or {}
+
+    def start(self) -> None:
+        self._target(*self._args, **self._kwargs)
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+    def is_alive(self) -> bool:
+        return False
+
+
+def _thread_factory(*args: Any, **kwargs: Any) -> Any:
+    if running_twin() is None:
+        return threading.Thread(*args, **kwargs)
+    return _InlineThread(*args, **kwargs)
+
+
+def _install_inline_evaluation() -> None:
+    """Run each execution in its own (participant) thread, without moto's helper threads.
+
+    moto evaluates the program, and every Task with a TimeoutSeconds, in extra threads, and
+    waits for them with a real-time timeout. Those threads are not the execution's clock
+    participant, so their Retry sleeps would move the shared clock for everyone, and a slow
+    test machine could hit a Task timeout that AWS, counting virtual seconds, never would.
+    Under the twin both run inline: tasks take no virtual time, so their TimeoutSeconds cannot
+    expire, and all waiting happens on the virtual clock.
+    """
+    from moto.stepfunctions.parser.asl.component.program import program
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+    execute_state.Thread = _thread_factory  # type: ignore[attr-defined]
+    program.threading = types.SimpleNamespace(Thread=_thread_factory)  # type: ignore[attr-defined]
+
 
 _PARSED: dict[str, Any] = {}
 _PARSED_LOCK = threading.Lock()
@@ -294,10 +453,18 @@ def _install_executions() -> None:
     parser_models.StepFunctionsParserBackend.start_execution = start_execution
 
     original_client_for = boto_client.boto_client_for
+    clients: dict[tuple[str, str, str | None], Any] = {}
+    clients_lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        client = original_client_for(region, service, state_credentials)
+        # moto makes a new client for every task; creating one costs far more than the call.
+        # Clients are thread-safe, and the account is chosen per request (thread or header).
         role_arn = getattr(state_credentials, "role_arn", None)
+        key = (region, service, role_arn)
+        with clients_lock:
+            if key in clients:
+                return clients[key]
+        client = original_client_for(region, service, state_credentials)
         if role_arn:
             account = role_arn.split(":")[4]
 
@@ -305,7 +472,8 @@ def _install_executions() -> None:
                 request.headers["x-moto-account-id"] = account
 
             client.meta.events.register("before-sign.*.*", pin)
-        return client
+        with clients_lock:
+            return clients.setdefault(key, client)
 
     for module_name in (
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
@@ -400,6 +568,7 @@ def install() -> None:
     _install_jsonata()
     _install_time()
     _install_executions()
+    _install_inline_evaluation()
     _install_mock_config()
     _INSTALLED = True
 

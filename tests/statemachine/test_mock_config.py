@@ -30,7 +30,13 @@ EXPECTED = {
     "HappyPath": (ON_DEMAND, "SUCCEEDED", None, "Done"),
     "TransientErrorsAreRetried": (ON_DEMAND, "SUCCEEDED", None, "Done"),
     "CopyToBackupRegionFails": (ON_DEMAND, "FAILED", "CopyJobFailed", "CopyingFailed"),
-    "CopyToBackupRegionTimesOut": (ON_DEMAND, "FAILED", "CopyJobTimedOut", "CopyingFailed"),
+    # Uncaught on purpose: the execution fails at the waiting step, so a redrive waits again.
+    "CopyToBackupRegionTimesOut": (
+        ON_DEMAND,
+        "FAILED",
+        "CopyJobTimedOut",
+        "WaitForCopyToBackupRegion",
+    ),
     "CopiesReportedDoneButNotListed": (
         ON_DEMAND,
         "FAILED",

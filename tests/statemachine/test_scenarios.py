@@ -138,7 +138,7 @@ def test_a_copy_stuck_in_created_past_the_limit_times_out_without_a_cut(world: W
     execution = only(world.settle())
 
     assert (execution.status, execution.error) == ("FAILED", "CopyJobTimedOut")
-    assert execution.path[-1] == "CopyingFailed"
+    assert execution.path[-1] == "WaitForCopyToBackupRegion"  # redrive resumes here
     original = world.recovery_point_of(job)
     assert [j.state for j in world.copy_jobs_of(original)] == ["CREATED"]
     assert original.lifecycle == {"DeleteAfterDays": 14}

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import boto3
@@ -68,15 +69,35 @@ def _pin_account(account: str) -> Any:
     return add_header
 
 
+_session_lock = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    """One session for every twin client in the process.
+
+    moto swaps out boto3's default session while a mock runs, so `boto3.client` would build a
+    new session (and parse botocore's endpoint and service files again, ~0.2 s) for every
+    twin. The clients of a kept session are still served by moto: its request stub is one of
+    botocore's built-in handlers, which every session made after moto's import carries.
+    """
+    import moto.core.models  # noqa: F401  (registers the stub before the session exists)
+
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
 def client(service: str, account: str, region: str, **config: Any) -> Any:
-    """A boto3 client whose every request is served by `account`'s backends in `region`."""
-    made = boto3.client(
-        service,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "max_attempts": 1}, **config),
-    )
+    """A boto3 client whose every request is served by `account`'s backends in `region`.
+
+    It makes exactly one attempt per call: a test that throttles the twin must see every
+    refusal, not botocore quietly retrying it (in botocore's config `max_attempts` counts the
+    retries, so `total_max_attempts` is what limits it to one). Pass `retries=` to change that.
+    """
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+    options.update(config)
+    with _session_lock:  # a boto3 session is not safe to share between threads unguarded
+        session: Any = _session()  # boto3's overloads want a literal service name
+        made = session.client(service, region_name=region, config=Config(**options))
     made.meta.events.register("before-sign.*.*", _pin_account(account))
     return made
 
@@ -99,6 +120,26 @@ def install() -> None:
 
     get_current_account._twin = True  # type: ignore[attr-defined]
     BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
+
+    # Every account a test touches gets fresh backends for every service it calls, and moto asks
+    # botocore for the service's region list each time (its lru_cache is keyed on the new
+    # instance, so it never hits): about a quarter of a second per test. The list depends on
+    # the service name only.
+    from moto.core.base_backend import AccountSpecificBackend
+
+    @cache
+    def regions_of(service_name: str) -> tuple[str, ...]:
+        session = AccountSpecificBackend.get_session()
+        return tuple(
+            region
+            for partition in session.get_available_partitions()
+            for region in session.get_available_regions(service_name, partition_name=partition)
+        )
+
+    def _generate_regions(self: AccountSpecificBackend[Any], service_name: str) -> list[str]:
+        return list(regions_of(service_name))
+
+    AccountSpecificBackend._generate_regions = _generate_regions  # type: ignore[method-assign,assignment]
 
     # botocore sleeps between its own retries (standard mode backs off on throttling); on the
     # twin that wait is virtual time like every other.

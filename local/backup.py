@@ -8,6 +8,9 @@ depends on. Each behaviour cites the fact it models (aws-facts.md):
 - Jobs move CREATED → RUNNING → COMPLETED or FAILED on the virtual clock, never instantly;
   only one backup or copy job runs per resource at a time, the rest wait in CREATED, and at
   most `outbound_copy_limit` copies run per account towards one destination region (§B.1, §B.8).
+  However far the clock jumps, jobs start and finish in time order at their own moments
+  (`next_event_time()` tells the clock when), and `start_delay` can keep every job in CREATED
+  for a while first, as AWS's examples show.
 - A copy lands in the destination account and region's vault with the original's
   CreationDate, and the original's lifecycle unless the job gave one (§B.1).
 - A cross-account copy fails unless both accounts are in one organization with cross-account
@@ -20,14 +23,15 @@ depends on. Each behaviour cites the fact it models (aws-facts.md):
   no cold change once cold, a locked vault refuses the update); fields left out of an update
   become null (§B.1, §B.4).
 - CalculatedLifecycle and StorageClass follow the clock: WARM → COLD, and deletion at a
-  pseudo-random point within 8 h after DeleteAt (§B.5).
+  pseudo-random point within 8 h after DeleteAt, or after the update that expired it (§B.5).
 - StartCopyJob with an IdempotencyToken already used in the account and region returns the
   same job (§B.1).
 - Backup and copy job state changes are published as "Backup Job State Change" and
   "Copy Job State Change" events with AWS's documented shapes and quirks, only in the account
-  and region where the job runs (§A.2 to §A.4).
+  and region where the job runs, timed when the state changed (§A.2 to §A.4).
 - Faults on demand: throttle a fraction of calls (LimitExceededException, ThrottlingException),
-  fail chosen copy jobs with a message, hold jobs in CREATED.
+  fail chosen copy jobs with a message, hold jobs in CREATED, fail a backup job
+  (`start_backup(..., fail=...)`). Every AWS call is recorded in `calls`.
 
 Two behaviours AWS does not document are configurable, so tests can prove the workflow safe
 under both outcomes (aws-facts.md marks them UNCERTAIN): what UpdateRecoveryPointLifecycle does
@@ -46,12 +50,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from local.accounts import Organization
 from local.clock import VirtualClock
 from local.events import EventRouter
-from local.policy import evaluate
+from local.policy import PolicyError, check, evaluate
 
 DAY = timedelta(days=1)
 # Types whose lifecycle can move to cold storage; for others AWS ignores the cold setting.
@@ -111,6 +115,12 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _console_date(value: datetime) -> str:
+    """'Nov 20, 2026 5:39:07 AM', the form of `expectedCompletionDate` in AWS's example."""
+    value = value.astimezone(UTC)
+    return f"{value:%b} {value.day}, {value.year} {value.hour % 12 or 12}:{value:%M:%S %p}"
+
+
 def resource_type_of(resource_arn: str) -> str:
     service = resource_arn.split(":")[2]
     resource = resource_arn.split(":", 5)[5]
@@ -152,6 +162,9 @@ class RecoveryPoint:
     deleted: bool = False
     # AWS deletes "at a randomly chosen point over the following 8 hours" (§B.5).
     deletion_delay: timedelta = timedelta(0)
+    # When a lifecycle update made the point already past its DeleteAt: it expires then, not
+    # at the (earlier) DeleteAt, so it is not deleted at the very moment of the update.
+    expired_at: datetime | None = None
 
     @property
     def vault_arn(self) -> str:
@@ -164,13 +177,13 @@ class RecoveryPoint:
         )
 
     def move_to_cold_at(self) -> datetime | None:
-        days = self.lifecycle.get("MoveToColdStorageAfterDays")
+        days: int | None = self.lifecycle.get("MoveToColdStorageAfterDays")
         if days is None or days < 0 or not self.cold_capable():
             return None
         return self.creation_date + days * DAY
 
     def delete_at(self) -> datetime | None:
-        days = self.lifecycle.get("DeleteAfterDays")
+        days: int | None = self.lifecycle.get("DeleteAfterDays")
         if days is None or days < 0:
             return None
         return self.creation_date + days * DAY
@@ -256,7 +269,7 @@ class Job:
         return self.destination_vault_arn.split(":")[3]
 
     def describe(self) -> dict[str, Any]:
-        common = {
+        common: dict[str, Any] = {
             "AccountId": self.account,
             "ResourceArn": self.resource_arn,
             "ResourceType": self.resource_type,
@@ -370,9 +383,14 @@ class BackupTwin:
         self.backup_duration = timedelta(minutes=10)
         self.copy_duration = timedelta(minutes=30)
         self.outbound_copy_limit = 100
+        # How long a job sits in CREATED before it may start, even with its resource free.
+        # AWS's examples show about a minute (tests/events/*_created.json → *_running.json);
+        # 0 keeps the start at the creation instant.
+        self.start_delay = timedelta(0)
+        self._progressed_to = clock.now()
         self.short_lifecycle = "expire"
         self.accept_cold_minus_one = True
-        clock.on_advance(self._on_clock)
+        clock.on_advance(self._on_clock, next_due=self.next_event_time)
 
     # ---------------------------------------------------------------- moto vault access
     @staticmethod
@@ -476,28 +494,33 @@ class BackupTwin:
                 "creationDate": _iso(job.creation_date),
             }
         else:
+            done = job.state == "COMPLETED"
             detail = {
                 "backupJobId": job.job_id,
-                "backupSizeInBytes": str(job.backup_size),
+                # Strings, unlike copy job events; "0" until the backup is done (§A.2).
+                "backupSizeInBytes": str(job.backup_size if done else 0),
                 "backupVaultArn": vault_arn(job.account, job.region, job.vault_name or ""),
                 "backupVaultName": job.vault_name,
-                "bytesTransferred": str(job.backup_size if job.state == "COMPLETED" else 0),
+                "bytesTransferred": str(job.backup_size if done else 0),
                 "creationDate": _iso(job.creation_date),
                 "iamRoleArn": job.iam_role_arn,
                 "resourceArn": job.resource_arn,
                 "resourceType": job.resource_type,
                 "state": job.state,
                 "startBy": _iso(job.creation_date + timedelta(hours=8)),
-                "percentDone": 100.0 if job.state == "COMPLETED" else 0.0,
+                "percentDone": 100.0 if done else 0.0,
                 "retryCount": 0,
             }
+            if job.state == "RUNNING" and job.start_date is not None:
+                # AWS's RUNNING example writes this one date in another format (§A.2).
+                detail["expectedCompletionDate"] = _console_date(job.start_date + job.duration)
             if job.completion_date is not None:
                 detail["completionDate"] = _iso(job.completion_date)
             if job.status_message:
                 detail["statusMessage"] = job.status_message
             if job.created_by:
                 detail["createdBy"] = dict(job.created_by)
-        resources = [job.recovery_point_arn] if job.state == "COMPLETED" else []
+        resources = [job.recovery_point_arn or ""] if job.state == "COMPLETED" else []
         return self.router.envelope(
             job.account, job.region, "aws.backup", "Backup Job State Change", resources, detail
         )
@@ -542,6 +565,12 @@ class BackupTwin:
 
     def _announce(self, job: Job) -> None:
         event = self._backup_job_event(job) if job.kind == "backup" else self._copy_job_event(job)
+        # The event's time is when the state changed, even if the clock has moved on since.
+        changed = {"CREATED": job.creation_date, "RUNNING": job.start_date}.get(
+            job.state, job.completion_date
+        )
+        if changed is not None:
+            event["time"] = _iso(changed).split(".")[0] + "Z"
         self._emit(job.account, job.region, event)
 
     # ---------------------------------------------------------------- time
@@ -549,27 +578,67 @@ class BackupTwin:
         self._progress()
 
     def _progress(self) -> None:
-        """Bring every job and recovery point up to the clock, in time order."""
+        """Bring every job and recovery point up to the clock, one event at a time in time order.
+
+        The clock may jump hours at once; what happened in between must still happen in the
+        order AWS would have done it: a job that finishes frees its resource at that moment,
+        and whoever waited starts then, not when the clock stopped (§B.1, §B.8).
+        """
         with self._lock:
             now = self.clock.now()
+            cursor = self._progressed_to
             while True:
-                due = [
-                    j
-                    for j in self.jobs.values()
-                    if j.state == "RUNNING"
-                    and j.start_date is not None
-                    and j.start_date + j.duration <= now
-                ]
-                if not due:
+                step = self._next_step(cursor, now)
+                if step is None:
                     break
-                job = min(due, key=lambda j: (j.start_date + j.duration, j.creation_date))  # type: ignore[operator]
-                finished_at = job.start_date + job.duration  # type: ignore[operator]
-                self._finish(job, finished_at)
-                # A finished job frees its resource: whoever waited starts at that moment.
-                self._start_waiting_jobs(finished_at)
-            self._start_waiting_jobs(now)
+                at, job = step
+                cursor = max(cursor, at)
+                if job.state == "RUNNING":
+                    self._finish(job, at)
+                else:
+                    self._start(job, at)
+            self._progressed_to = now
             self._expire_points(now)
         self._flush()
+
+    def _ready_at(self, job: Job) -> datetime:
+        return job.creation_date + self.start_delay
+
+    def _next_step(self, cursor: datetime, now: datetime) -> tuple[datetime, Job] | None:
+        """The earliest job event due by `now`: a RUNNING job finishing or a CREATED one starting.
+
+        Finishing wins a tie, so that a freed slot is seen by the job that starts at that moment;
+        jobs that start at the same moment start in creation order.
+        """
+        best: tuple[datetime, int, datetime, Job] | None = None
+        for job in self.jobs.values():
+            if job.state == "RUNNING" and job.start_date is not None:
+                candidate = (job.start_date + job.duration, 0, job.creation_date, job)
+            elif job.state == "CREATED" and not job.held and self._slot_free(job):
+                candidate = (max(self._ready_at(job), cursor), 1, job.creation_date, job)
+            else:
+                continue
+            if candidate[0] <= now and (best is None or candidate[:3] < best[:3]):
+                best = candidate
+        return None if best is None else (best[0], best[3])
+
+    def next_event_time(self) -> datetime | None:
+        """When the next job will start or finish on its own (None: nothing will, e.g. held).
+
+        Drivers that let time run (`clock.advance(to=...)`) use this to jump straight there.
+        """
+        with self._lock:
+            times = [
+                job.start_date + job.duration
+                for job in self.jobs.values()
+                if job.state == "RUNNING" and job.start_date is not None
+            ]
+            times += [
+                max(self._ready_at(job), self._progressed_to)
+                for job in self.jobs.values()
+                if job.state == "CREATED" and not job.held and self._slot_free(job)
+            ]
+        return min(times) if times else None
 
     def _slot_free(self, job: Job) -> bool:
         for other in self.jobs.values():
@@ -592,25 +661,15 @@ class BackupTwin:
                 return False
         return True
 
-    def _start_waiting_jobs(self, at: datetime) -> None:
-        waiting = sorted(
-            (
-                j
-                for j in self.jobs.values()
-                if j.state == "CREATED" and not j.held and j.creation_date <= at
-            ),
-            key=lambda j: j.creation_date,
-        )
-        for job in waiting:
-            if self._slot_free(job):
-                job.state = "RUNNING"
-                job.start_date = max(at, job.creation_date)
-                if job.kind == "copy":
-                    problem = self._copy_problem(job)
-                    if problem is not None:
-                        job.fail_message = problem
-                        job.duration = timedelta(minutes=1)
-                self._announce(job)
+    def _start(self, job: Job, at: datetime) -> None:
+        job.state = "RUNNING"
+        job.start_date = at
+        if job.kind == "copy":
+            problem = self._copy_problem(job)
+            if problem is not None:
+                job.fail_message = problem
+                job.duration = timedelta(minutes=1)
+        self._announce(job)
 
     def _finish(self, job: Job, at: datetime) -> None:
         job.completion_date = at
@@ -645,7 +704,7 @@ class BackupTwin:
             delete_at = point.delete_at()
             if point.deleted or delete_at is None:
                 continue
-            if now >= delete_at + point.deletion_delay:
+            if now >= (point.expired_at or delete_at) + point.deletion_delay:
                 point.deleted = True
                 point.status = "DELETING"
             elif now >= delete_at:
@@ -845,8 +904,12 @@ class BackupTwin:
         continuous: bool = False,
         iam_role_arn: str | None = None,
         encryption_key_arn: str | None = None,
+        fail: str | None = None,
     ) -> str:
-        """What a backup plan (or the console) does: start a backup job, as AWS would."""
+        """What a backup plan (or the console) does: start a backup job, as AWS would.
+
+        `fail` makes the job end FAILED with that status message when its time is up.
+        """
         with self._lock:
             self._vault_or_404(account, region, vault_name)
             self._validate_lifecycle(lifecycle)
@@ -864,6 +927,7 @@ class BackupTwin:
                 continuous,
                 encryption_key_arn,
             )
+            job.fail_message = fail
         self._progress()
         return job.job_id
 
@@ -993,7 +1057,7 @@ class BackupTwin:
                     token
                     and job.kind == "backup"
                     and job.idempotency_token == token
-                    and job.account == account
+                    and (job.account, job.region) == (account, region)
                 ):
                     return {
                         "BackupJobId": job.job_id,
@@ -1232,6 +1296,8 @@ class BackupTwin:
                     "immediately."
                 )
             point.lifecycle = requested
+            delete_at = point.delete_at()
+            point.expired_at = now if delete_at is not None and delete_at <= now else None
             self._expire_points(now)
             described = point.describe(now)
         return {
@@ -1261,9 +1327,12 @@ class BackupTwin:
         with self._lock:
             self._vault_or_404(account, region, p["BackupVaultName"])
             try:
-                json.loads(p.get("Policy") or "")
+                check(p.get("Policy") or "")
             except json.JSONDecodeError as error:
                 raise invalid_parameter(f"Invalid policy document: {error}") from error
+            except PolicyError as error:
+                # AWS may accept it; the twin refuses what it cannot evaluate, loudly.
+                raise invalid_parameter(f"The twin cannot evaluate this policy: {error}") from error
             self.policies[vault_arn(account, region, p["BackupVaultName"])] = p["Policy"]
         return {}
 
@@ -1410,8 +1479,11 @@ def _params_from_request(response: Any, template: str) -> dict[str, Any]:
     match = re.match(pattern, raw_path)
     if match:
         params.update({k: unquote(v) for k, v in match.groupdict().items()})
-    for key, values in response.querystring.items():
-        params[_QUERY_NAMES.get(key, key)] = values[0] if isinstance(values, list) else values
+    # Not `response.querystring`: moto fills it with the request headers when the URL has no
+    # query, and the recorded calls would show headers as parameters.
+    query = response.parsed_url.query if hasattr(response, "parsed_url") else ""
+    for key, values in parse_qs(query, keep_blank_values=True).items():
+        params[_QUERY_NAMES.get(key, key)] = values[0]
     return params
 
 
@@ -1470,7 +1542,7 @@ def install() -> None:
         twin.record(account, region, operation, params, error_code)
         return result
 
-    response_class.call_action = call_action
+    response_class.call_action = call_action  # type: ignore[method-assign]
 
     for pattern in (
         "{0}/backup-jobs/?$",
@@ -1482,7 +1554,20 @@ def install() -> None:
         "{0}/backup-vaults/(?P<name>[^/]+)/access-policy$",
     ):
         backup_urls.url_paths[pattern] = backup_urls.response.dispatch
-    response_class._twin = True
+    # Vault creation and lock dates (and when a lock's grace time ends) follow the virtual
+    # clock, like everything else in the twin; stock moto reads the wall clock.
+    from moto.backup import models as backup_models
+
+    wall_clock = backup_models.unix_time  # type: ignore[attr-defined]
+
+    def unix_time(dt: datetime | None = None) -> float:
+        twin = _maybe_running_backup()
+        if dt is not None or twin is None:
+            return float(wall_clock(dt))
+        return twin.clock.now().timestamp()
+
+    backup_models.unix_time = unix_time  # type: ignore[attr-defined]
+    response_class._twin = True  # type: ignore[attr-defined]
 
 
 def _maybe_running_backup() -> BackupTwin | None:

@@ -11,6 +11,10 @@ scheduler:
 - When every participant is asleep, nothing else can happen before the earliest wake time,
   so the clock jumps there: time-triggered work (copy jobs finishing, events) runs first,
   then the sleepers that are due wake up.
+- A jump is not one leap: the clock stops at every moment time-triggered work said it was
+  due (`on_advance(..., next_due=...)`), so a copy that completes at +30 min publishes its
+  event at +30 min even when the next sleeper wakes at +2 h. If that event starts a new
+  participant (an execution), an automatic jump ends there and the newcomer runs first.
 - A thread that is not a participant (a test, a script) that sleeps simply moves the clock.
 
 Every sleep is recorded, so tests can assert on the delays AWS would have waited.
@@ -55,6 +59,7 @@ class VirtualClock:
         self._participants: dict[int, str] = {}
         self._pending_participants = 0
         self._listeners: list[Callable[[datetime], None]] = []
+        self._due: list[Callable[[], datetime | None]] = []
         self._local = threading.local()
         self.auto_advance = True
         self.sleeps: list[Sleep] = []
@@ -69,9 +74,19 @@ class VirtualClock:
         return self.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     # -- time-triggered work ---------------------------------------------------------------
-    def on_advance(self, listener: Callable[[datetime], None]) -> None:
-        """Call `listener(now)` every time the clock moves (e.g. to progress copy jobs)."""
+    def on_advance(
+        self,
+        listener: Callable[[datetime], None],
+        next_due: Callable[[], datetime | None] | None = None,
+    ) -> None:
+        """Call `listener(now)` every time the clock moves (e.g. to progress copy jobs).
+
+        `next_due()` tells when the listener next has work of its own (a job finishing); the
+        clock then stops at that moment on its way to a later time.
+        """
         self._listeners.append(listener)
+        if next_due is not None:
+            self._due.append(next_due)
 
     def advance(self, seconds: float = 0.0, *, to: datetime | None = None) -> datetime:
         """Move virtual time forward and run what became due; never moves backwards."""
@@ -80,9 +95,26 @@ class VirtualClock:
             self._move_to(max(target, self._now))
             return self._now
 
-    def _move_to(self, target: datetime) -> None:
+    def _next_due(self, target: datetime) -> datetime | None:
+        due = [when for provider in self._due if (when := provider()) is not None]
+        between = [when for when in due if self._now < when < target]
+        return min(between) if between else None
+
+    def _awake(self) -> int:
+        return len(self._participants) + self._pending_participants - len(self._sleepers)
+
+    def _move_to(self, target: datetime, *, stop_when_awake: bool = False) -> None:
         # Listeners may start new participants (an event starting an execution); they run
         # with the lock held so that no sleeper wakes before the world has caught up.
+        while (due := self._next_due(target)) is not None:
+            self._now = due
+            for listener in list(self._listeners):
+                listener(self._now)
+            if stop_when_awake and self._awake() > 0:
+                # Someone new is running at this moment: the jump ends here, and resumes
+                # when every participant is asleep again.
+                self._changed.notify_all()
+                return
         self._now = target
         for listener in list(self._listeners):
             listener(self._now)
@@ -140,9 +172,8 @@ class VirtualClock:
     def _maybe_jump(self) -> None:
         if not self.auto_advance or not self._sleepers:
             return
-        awake = len(self._participants) + self._pending_participants - len(self._sleepers)
-        if awake <= 0:
-            self._move_to(max(self._sleepers[0][0], self._now))
+        if self._awake() <= 0:
+            self._move_to(max(self._sleepers[0][0], self._now), stop_when_awake=True)
 
     def wait_until_idle(self, timeout: float = 60.0) -> None:
         """Block the calling (non-participant) thread until no participant is left."""

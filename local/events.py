@@ -10,8 +10,13 @@ when it forwards, and looks up SQS targets only in the rule's account
   the rules there see it (aws-facts.md §A.4);
 - each enabled rule whose pattern matches (moto's pattern matcher, which handles the
   operators we use) delivers to its targets with Input, InputPath or InputTransformer
-  applied: Step Functions (StartExecution, generated name), SQS (any account and region),
-  Lambda (in-process runtime) and another event bus (forwarded with `account` kept);
+  applied: Step Functions (StartExecution, generated name), SQS, Lambda (in-process
+  runtime) and another event bus (forwarded with `account` kept); rules without a pattern
+  (schedules) see no events;
+- only the targets AWS can reach (aws-facts.md §D.2): an event bus in any account and region;
+  SQS and Lambda in any account of the rule's region; Step Functions only in the rule's own
+  account and region. Other targets are not invoked: the attempt is recorded in
+  `failed_deliveries`, as AWS would only count a FailedInvocation;
 - `drop(predicate)` loses chosen events, because AWS Backup delivers "best effort"
   (aws-facts.md §A.1).
 """
@@ -25,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jsonpath_ng import parse as jsonpath
+from jsonpath_ng.parser import parse as jsonpath
 
 from local.accounts import acting_as
 
@@ -38,6 +43,24 @@ class Delivery:
     target_arn: str
     event_id: str
     payload: Any
+    error: str | None = None
+
+
+# Direct cross-account targets: same region only, and Step Functions is not one (§D.2).
+_CROSS_ACCOUNT_SERVICES = {"sqs", "lambda", "sns", "kinesis", "execute-api"}
+
+
+def unreachable(rule_arn: str, target_arn: str) -> str | None:
+    """Why a rule cannot deliver to this target in AWS, or None if it can (aws-facts.md §D.2)."""
+    rule_region, rule_account = rule_arn.split(":")[3:5]
+    service, region, account = target_arn.split(":")[2:5]
+    if service == "events":
+        return None
+    if region != rule_region:
+        return f"{target_arn} is not in the rule's region {rule_region}"
+    if account != rule_account and service not in _CROSS_ACCOUNT_SERVICES:
+        return f"{service} targets cannot be in another account than the rule ({rule_account})"
+    return None
 
 
 class EventRouter:
@@ -46,6 +69,7 @@ class EventRouter:
         self._lock = threading.RLock()
         self.published: list[tuple[str, str, Event]] = []
         self.deliveries: list[Delivery] = []
+        self.failed_deliveries: list[Delivery] = []
         self._drop: list[Callable[[Event], bool]] = []
         self.dropped: list[Event] = []
 
@@ -103,11 +127,14 @@ class EventRouter:
         return [
             rule
             for rule in list(event_bus.rules.values())
-            if rule.state == "ENABLED" and rule.event_pattern.matches_event(event)
+            # A rule without a pattern is a schedule; moto's matcher would match it to anything.
+            if rule.state == "ENABLED"
+            and rule.event_pattern.dump() is not None
+            and rule.event_pattern.matches_event(event)  # type: ignore[arg-type]
         ]
 
     def _payload(self, target: dict[str, Any], event: Event) -> Any:
-        from moto.events.models import EventTemplateParser
+        from moto.events.utils import EventTemplateParser
 
         if "Input" in target:
             return json.loads(target["Input"])
@@ -119,7 +146,7 @@ class EventRouter:
             return EventTemplateParser.parse(
                 input_template=transformer.get("InputTemplate"),
                 input_paths_map=transformer.get("InputPathsMap", {}),
-                event=event,
+                event=event,  # type: ignore[arg-type]
             )
         return event
 
@@ -128,14 +155,23 @@ class EventRouter:
         parts = arn.split(":")
         service, region, account = parts[2], parts[3], parts[4]
         payload = self._payload(target, event)
+        problem = unreachable(rule.arn, arn)
         with self._lock:
+            if problem is not None:
+                self.failed_deliveries.append(
+                    Delivery(rule.arn, arn, event["id"], payload, problem)
+                )
+                return
             self.deliveries.append(Delivery(rule.arn, arn, event["id"], payload))
         with acting_as(account):
             if service == "states":
                 from moto.stepfunctions.responses import get_backend
 
                 get_backend(account, region).start_execution(
-                    arn, name=None, execution_input=json.dumps(payload)
+                    # The twin's start_execution names an unnamed execution, as AWS does.
+                    arn,
+                    name=None,  # type: ignore[arg-type]
+                    execution_input=json.dumps(payload),
                 )
             elif service == "sqs":
                 from moto.sqs.models import sqs_backends

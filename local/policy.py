@@ -5,7 +5,12 @@ source vault's policy for `backup:CopyFromBackupVault` (aws-facts.md §B.9). The
 the statements this project and AWS's samples write: Allow and Deny (Deny wins), `Principal`
 "*" or {"AWS": ...}, Action and Resource with `*` wildcards, and the condition operators
 String(Not)Equals, String(Not)Like, Arn(Not)Equals, Arn(Not)Like, with the ForAllValues: and
-ForAnyValue: set prefixes. An unknown operator is an error, never a silent allow.
+ForAnyValue: set prefixes, and NotAction / NotResource. An unknown operator or element is an
+error, never a silent allow or a silently skipped Deny: `check()` finds it when the policy is
+put, so the twin refuses what it cannot evaluate instead of guessing.
+
+Missing condition keys follow IAM: a positive operator is false, a negated one true,
+`ForAllValues:` is true (nothing fails the test), `ForAnyValue:` false.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ def _condition_holds(operator_name: str, key: str, expected: Any, context: Reque
     expected_values = [str(v) for v in _as_list(expected)]
     actual = context.get(key)
     if actual is None:
-        # A missing key never satisfies a positive test; negated tests are satisfied.
+        if qualifier == "ForAllValues":
+            return True  # vacuously: no value fails it (a classic trap in Deny statements)
         return negated and qualifier != "ForAnyValue"
     actual_values = _as_list(actual)
 
@@ -89,6 +95,42 @@ def _principal_matches(principal: Any, principal_arn: str) -> bool:
     return False
 
 
+_STATEMENT_KEYS = {
+    "Sid",
+    "Effect",
+    "Principal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+}
+
+
+def check(policy: str) -> None:
+    """Raise PolicyError for anything `evaluate` could not evaluate faithfully."""
+    document = json.loads(policy)
+    if not isinstance(document, Mapping):
+        raise PolicyError("a policy is a JSON object")
+    for statement in _as_list(document.get("Statement", [])):
+        unknown = set(statement) - _STATEMENT_KEYS
+        if unknown:
+            raise PolicyError(f"unsupported policy element(s) {sorted(unknown)}")
+        if statement.get("Effect") not in {"Allow", "Deny"}:
+            raise PolicyError(f"Effect must be Allow or Deny, not {statement.get('Effect')!r}")
+        if ("Action" in statement) == ("NotAction" in statement):
+            raise PolicyError("a statement needs exactly one of Action and NotAction")
+        for operator in statement.get("Condition", {}):
+            _operator(operator)
+
+
+def _statement_applies(statement: Mapping[str, Any], key: str, value: str) -> bool:
+    # `Action` must match; `NotAction` must not (likewise Resource / NotResource).
+    if f"Not{key}" in statement:
+        return not _matches(_as_list(statement[f"Not{key}"]), value)
+    return _matches(_as_list(statement.get(key, "*" if key == "Resource" else [])), value)
+
+
 def evaluate(
     policy: str | None,
     *,
@@ -103,9 +145,9 @@ def evaluate(
     document = json.loads(policy)
     decision = "NoMatch"
     for statement in _as_list(document.get("Statement", [])):
-        if not _matches(_as_list(statement.get("Action", [])), action):
+        if not _statement_applies(statement, "Action", action):
             continue
-        if not _matches(_as_list(statement.get("Resource", "*")), resource):
+        if not _statement_applies(statement, "Resource", resource):
             continue
         if not _principal_matches(statement.get("Principal"), principal_arn):
             continue

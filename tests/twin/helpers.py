@@ -1,0 +1,168 @@
+"""Shared setup for the twin's own tests: a source vault, destination vaults, and shortcuts.
+
+The layout is the project's (aws-facts.md §A.4, DESIGN.md §2): backups are made in the resource
+account; copies go to the backup account, one in the backup region and one in the backup
+account's copy of the source region. Everything a test asserts goes through real boto3 clients
+(`twin.client`) unless it is a control the twin adds (start_backup, on_copy, throttle, ...).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local.accounts import (
+    BACKUP_ACCOUNT,
+    BACKUP_REGION,
+    MAIN_REGION,
+    ORGANIZATION_ID,
+    OTHER_REGION,
+    RESOURCE_ACCOUNT,
+)
+from local.twin import Twin
+
+VAULT = "BackupEvents-Sample"
+COPY_ROLE_NAME = "service-role/AWSBackupDefaultServiceRole"
+EFS = f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0a1b2c3d4e5f67890"
+EFS_2 = (
+    f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0b2c3d4e5f6789012"
+)
+EFS_3 = (
+    f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0c3d4e5f678901234"
+)
+EBS = f"arn:aws:ec2:{MAIN_REGION}:{RESOURCE_ACCOUNT}:volume/vol-0123456789abcdef0"
+RDS = f"arn:aws:rds:{MAIN_REGION}:{RESOURCE_ACCOUNT}:db:orders"
+ALL_REGIONS = (MAIN_REGION, BACKUP_REGION, OTHER_REGION)
+
+
+def role(account: str = RESOURCE_ACCOUNT, name: str = COPY_ROLE_NAME) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+def vault_arn(account: str, region: str, name: str = VAULT) -> str:
+    return f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
+
+
+def copy_into_policy(principal_arn_pattern: str = f"arn:aws:iam::*:role/{COPY_ROLE_NAME}") -> str:
+    """The backup account's vault policy (aws-facts.md §B.9): the organization's copy role only."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CopyIntoFromOrganizationCopyRole",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "backup:CopyIntoBackupVault",
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
+                        "ArnLike": {"aws:PrincipalArn": principal_arn_pattern},
+                    },
+                }
+            ],
+        }
+    )
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int]:
+    """Call a boto3 method that must fail; return (code, message, HTTP status)."""
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        return (
+            error.response["Error"]["Code"],
+            error.response["Error"].get("Message", ""),
+            error.response["ResponseMetadata"]["HTTPStatusCode"],
+        )
+    raise AssertionError(f"{call.__name__} succeeded but should have failed")
+
+
+@dataclass
+class Layout:
+    """Vaults in every account and region a test needs, and clients to use them."""
+
+    twin: Twin
+
+    def __post_init__(self) -> None:
+        self.source_vault = self.twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, VAULT)
+        # The backup account keeps a vault in all three regions, so a test can prove a copy
+        # went to the right one and nowhere else.
+        for region in ALL_REGIONS:
+            self.twin.create_vault(BACKUP_ACCOUNT, region, VAULT)
+            self.backup_client(region).put_backup_vault_access_policy(
+                BackupVaultName=VAULT, Policy=copy_into_policy()
+            )
+        self.to_backup_region = vault_arn(BACKUP_ACCOUNT, BACKUP_REGION)
+        self.to_this_region = vault_arn(BACKUP_ACCOUNT, MAIN_REGION)
+        self.source = self.twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION)
+
+    def backup_client(self, region: str) -> Any:
+        return self.twin.client("backup", BACKUP_ACCOUNT, region)
+
+    @property
+    def clock_now(self) -> datetime:
+        return self.twin.clock.now()
+
+    def backed_up(
+        self,
+        resource: str = EFS,
+        lifecycle: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """An on-demand backup, run to completion on the clock; returns its recovery point ARN."""
+        job_id = self.twin.backup.start_backup(
+            RESOURCE_ACCOUNT,
+            MAIN_REGION,
+            VAULT,
+            resource,
+            lifecycle={"DeleteAfterDays": 14} if lifecycle is None else lifecycle,
+            **kwargs,
+        )
+        self.run(self.twin.backup.start_delay + self.twin.backup.backup_duration)
+        arn = self.twin.backup.jobs[job_id].recovery_point_arn
+        assert arn is not None, "the backup job did not complete"
+        return arn
+
+    def start_copy(
+        self, point_arn: str, destination: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        started: dict[str, Any] = self.source.start_copy_job(
+            RecoveryPointArn=point_arn,
+            SourceBackupVaultName=VAULT,
+            DestinationBackupVaultArn=destination or self.to_backup_region,
+            IamRoleArn=kwargs.pop("IamRoleArn", role()),
+            **kwargs,
+        )
+        return started
+
+    def copy_job(self, job_id: str) -> dict[str, Any]:
+        described: dict[str, Any] = self.source.describe_copy_job(CopyJobId=job_id)["CopyJob"]
+        return described
+
+    def state(self, job_id: str) -> str:
+        return str(self.copy_job(job_id)["State"])
+
+    def run(self, duration: timedelta) -> None:
+        self.twin.clock.advance(duration.total_seconds())
+
+    def copy_events(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """Copy job events in publishing order (for one job: CREATED has no copyJobId, §A.3)."""
+        events = [e for _, _, e in self.twin.router.events("Copy Job State Change")]
+        if job_id is None:
+            return events
+        job = self.twin.backup.jobs[job_id]
+        return [
+            e
+            for e in events
+            if e["detail"].get("copyJobId") == job_id
+            or (
+                "copyJobId" not in e["detail"]
+                and e["detail"]["destinationBackupVaultArn"] == job.destination_vault_arn
+                and e["resources"] == [job.source_recovery_point_arn]
+            )
+        ]

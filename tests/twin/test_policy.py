@@ -1,0 +1,154 @@
+"""The vault access policy evaluator (local/policy.py), on the statements AWS Backup reads.
+
+aws-facts.md §B.9: CopyIntoBackupVault is granted in the destination vault's policy (AWS's
+sample: Principal "*" with aws:PrincipalOrgID; the reference narrows it with ArnLike
+aws:PrincipalArn); CopyFromBackupVault can be denied in the source vault's policy with
+backup:CopyTargets (ForAllValues:ArnNotLike). IAM's rules for missing keys and Deny apply.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.accounts import BACKUP_ACCOUNT, ORGANIZATION_ID, RESOURCE_ACCOUNT
+from local.policy import PolicyError, check, evaluate
+
+pytestmark = pytest.mark.twin
+
+ROLE = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/service-role/AWSBackupDefaultServiceRole"
+DEST = f"arn:aws:backup:us-west-2:{BACKUP_ACCOUNT}:backup-vault:BackupEvents-Sample"
+IN_ORG = {"aws:PrincipalArn": ROLE, "aws:PrincipalOrgID": ORGANIZATION_ID}
+
+
+def policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow_into(**condition: Any) -> dict[str, Any]:
+    return {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "backup:CopyIntoBackupVault",
+        "Resource": "*",
+        **({"Condition": condition} if condition else {}),
+    }
+
+
+def decide(
+    document: str | None, context: dict[str, Any], action: str = "backup:CopyIntoBackupVault"
+) -> str:
+    return evaluate(document, action=action, resource=DEST, principal_arn=ROLE, context=context)
+
+
+def test_no_policy_or_no_matching_statement_is_no_match() -> None:
+    """aws-facts.md §B.9: without a grant there is no CopyIntoBackupVault."""
+    assert decide(None, IN_ORG) == "NoMatch"
+    assert decide(policy(allow_into()), IN_ORG, action="backup:CopyFromBackupVault") == "NoMatch"
+
+
+def test_the_organization_and_role_conditions_of_the_sample_vault_policy() -> None:
+    """aws-facts.md §B.9: AWS's sample (aws:PrincipalOrgID) narrowed by aws:PrincipalArn."""
+    sample = policy(
+        allow_into(
+            StringEquals={"aws:PrincipalOrgID": ORGANIZATION_ID},
+            ArnLike={
+                "aws:PrincipalArn": "arn:aws:iam::*:role/service-role/AWSBackupDefaultServiceRole"
+            },
+        )
+    )
+    assert decide(sample, IN_ORG) == "Allow"
+    assert decide(sample, {**IN_ORG, "aws:PrincipalOrgID": "o-other"}) == "NoMatch"
+    assert (
+        decide(sample, {**IN_ORG, "aws:PrincipalArn": ROLE.replace("Default", "Other")})
+        == "NoMatch"
+    )
+    assert decide(sample, {"aws:PrincipalArn": ROLE}) == "NoMatch"  # a missing key never matches
+
+
+@pytest.mark.parametrize(
+    ("principal", "expected"),
+    [
+        ({"AWS": RESOURCE_ACCOUNT}, "Allow"),
+        ({"AWS": f"arn:aws:iam::{RESOURCE_ACCOUNT}:root"}, "Allow"),
+        ({"AWS": [ROLE]}, "Allow"),
+        ({"AWS": f"arn:aws:iam::{BACKUP_ACCOUNT}:root"}, "NoMatch"),
+        ({"Service": "backup.amazonaws.com"}, "NoMatch"),
+    ],
+)
+def test_principals_by_account_root_or_role(principal: dict[str, Any], expected: str) -> None:
+    """aws-facts.md §B.9: the source account or role is granted in the destination policy."""
+    statement = {**allow_into(), "Principal": principal}
+    assert decide(policy(statement), IN_ORG) == expected
+
+
+def test_an_explicit_deny_wins_over_an_allow() -> None:
+    """aws-facts.md §B.9: a Deny in the source vault's policy stops the copy."""
+    deny = {**allow_into(), "Effect": "Deny"}
+    assert decide(policy(allow_into(), deny), IN_ORG) == "Deny"
+    assert decide(policy(deny, allow_into()), IN_ORG) == "Deny"
+
+
+def test_copy_targets_deny_with_for_all_values_and_a_missing_key() -> None:
+    """aws-facts.md §B.9: backup:CopyTargets. ForAllValues is vacuously true when the key is
+    missing: a Deny then applies (IAM semantics)."""
+    deny_outside = policy(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "backup:CopyFromBackupVault",
+            "Resource": "*",
+            "Condition": {
+                "ForAllValues:ArnNotLike": {
+                    "backup:CopyTargets": [f"arn:aws:backup:*:{BACKUP_ACCOUNT}:backup-vault:*"]
+                }
+            },
+        }
+    )
+    action = "backup:CopyFromBackupVault"
+    assert decide(deny_outside, {"backup:CopyTargets": [DEST]}, action) == "NoMatch"
+    outside = DEST.replace(BACKUP_ACCOUNT, "111133335555")
+    assert decide(deny_outside, {"backup:CopyTargets": [outside]}, action) == "Deny"
+    # "All targets are outside" is false for a mixed list: IAM's semantics, not a twin bug.
+    assert decide(deny_outside, {"backup:CopyTargets": [DEST, outside]}, action) == "NoMatch"
+    assert decide(deny_outside, {}, action) == "Deny"
+    any_outside = deny_outside.replace("ForAllValues", "ForAnyValue")
+    assert decide(any_outside, {"backup:CopyTargets": [DEST, outside]}, action) == "Deny"
+    assert decide(any_outside, {}, action) == "NoMatch"
+
+
+def test_negated_operators_and_not_action() -> None:
+    """aws-facts.md §B.9: Deny with negated conditions (e.g. outside the organization)."""
+    not_org = policy(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "NotAction": "backup:Describe*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID}},
+        }
+    )
+    assert decide(not_org, {**IN_ORG, "aws:PrincipalOrgID": "o-other"}) == "Deny"
+    assert decide(not_org, {"aws:PrincipalArn": ROLE}) == "Deny"  # missing key: negation holds
+    assert decide(not_org, IN_ORG) == "NoMatch"
+    assert decide(not_org, {}, action="backup:DescribeRecoveryPoint") == "NoMatch"
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ({**allow_into(), "NotPrincipal": {"AWS": "*"}}, "NotPrincipal"),
+        (allow_into(NumericLessThan={"aws:MultiFactorAuthAge": "3600"}), "NumericLessThan"),
+        (allow_into(**{"ForEachValue:StringEquals": {"a": "b"}}), "ForEachValue"),
+        ({**allow_into(), "Effect": "Maybe"}, "Effect"),
+        ({k: v for k, v in allow_into().items() if k != "Action"}, "Action"),
+    ],
+)
+def test_what_cannot_be_evaluated_is_refused_not_guessed(
+    statement: dict[str, Any], problem: str
+) -> None:
+    """aws-facts.md §B.9: a guessed policy result would hide a real copy failure."""
+    with pytest.raises(PolicyError, match=problem):
+        check(policy(statement))

@@ -130,6 +130,23 @@ class VirtualClock:
             self._pending_participants += 1
 
     @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Keep time still while a driver sets several things in motion at one moment.
+
+        A driver (a test, a script) is not a participant, so time may jump as soon as the
+        executions it started are all asleep, before it starts the next one. Inside this block
+        the driver counts as one awake participant; on leaving, time may move again.
+        """
+        self.reserve_participant()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pending_participants -= 1
+                self._maybe_jump()
+                self._changed.notify_all()
+
+    @contextmanager
     def participant(self, name: str, *, reserved: bool = False) -> Iterator[None]:
         ident = threading.get_ident()
         with self._lock:

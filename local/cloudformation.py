@@ -9,16 +9,27 @@ constraints, and cannot attach the public Powertools layer. The twin closes thos
 - AWS::StepFunctions::StateMachine applies DefinitionSubstitutions by plain text replacement
   (as the resource provider does) to DefinitionString or Definition, and creates the machine
   in the executing backend, so events really start it.
-- Parameters are checked against AllowedValues, AllowedPattern, MinValue and MaxValue, and
-  `Rules` assertions are evaluated: a violation fails CreateStack, CreateStackSet and
-  CreateStackInstances with ValidationError and the AssertDescription, before any resource.
-- The public Powertools layer (account 017000801446, published through the SSM parameter
-  /aws/service/powertools/python/...) resolves in every region: the twin runs Powertools from
-  this environment.
+- AWS::SQS::QueuePolicy sets the queues' Policy attribute, and AWS::CloudWatch::Alarm puts
+  the alarm (metric math included) through the CloudWatch API, so a test reads both back as a
+  user would; stock moto skips both types.
+- Parameters are checked against AllowedValues, AllowedPattern, MinValue and MaxValue (the
+  message is the parameter's ConstraintDescription when it has one, as in AWS), and `Rules`
+  assertions are evaluated: a violation fails CreateStack and CreateStackSet with
+  ValidationError and the AssertDescription, before any resource is created.
+- AWS::Lambda::Function keeps Architectures, Layers and the other properties stock moto's
+  model drops, and the public Powertools layer (account 017000801446, published through the
+  SSM parameter /aws/service/powertools/python/...) resolves in every region: the twin runs
+  Powertools from this environment.
+- Templates are parsed once, with libyaml, and cached: stock moto parses a stack's template
+  with the pure-Python loader several times, a quarter of a second each for this project's.
+- `organizational_unit()` builds the OU a service-managed StackSet deploys to, holding the
+  twin's accounts under their fixed IDs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 from typing import Any
@@ -122,9 +133,13 @@ class TwinBackupVault(CloudFormationModel):
         policy = properties.get("AccessPolicy")
         twin = running_twin()
         if policy and twin is not None:
-            twin.backup.policies[vault.arn] = (
-                policy if isinstance(policy, str) else json.dumps(policy)
-            )
+            from local.policy import check
+
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            # As PutBackupVaultAccessPolicy does in the twin: a policy it could not evaluate
+            # fails here, loudly, instead of being half-applied later.
+            check(text)
+            twin.backup.policies[vault.arn] = text
         lock = properties.get("LockConfiguration")
         if lock:
             backend.put_backup_vault_lock_configuration(
@@ -144,6 +159,154 @@ class TwinBackupVault(CloudFormationModel):
         backup_backends[account_id][region_name].delete_backup_vault(resource_name)
 
 
+class TwinQueuePolicy(CloudFormationModel):
+    """AWS::SQS::QueuePolicy: the document becomes the Policy attribute of each queue."""
+
+    def __init__(self, account: str, region: str, name: str, queue_urls: list[str]) -> None:
+        self.account_id = account
+        self.region_name = region
+        self.name = name
+        self.queue_urls = queue_urls
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Id":
+            return self.name
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinQueuePolicy:
+        from moto.sqs.models import sqs_backends
+
+        properties = cloudformation_json["Properties"]
+        document = properties["PolicyDocument"]
+        policy = document if isinstance(document, str) else json.dumps(document)
+        urls = [str(url) for url in properties["Queues"]]
+        backend = sqs_backends[account_id][region_name]
+        for url in urls:
+            # Ref of a queue is its URL; the backend keys queues by name, the URL's last part.
+            backend.set_queue_attributes(url.rstrip("/").rsplit("/", 1)[-1], {"Policy": policy})
+        return cls(account_id, region_name, resource_name, urls)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[account_id][region_name]
+        for url in cloudformation_json["Properties"]["Queues"]:
+            name = str(url).rstrip("/").rsplit("/", 1)[-1]
+            if name in backend.queues:
+                backend.queues[name].policy = None
+
+
+# CloudFormation gives these alarm properties as numbers or strings; the API wants numbers.
+_ALARM_INTEGERS = ("EvaluationPeriods", "DatapointsToAlarm", "Period")
+_ALARM_FLOATS = ("Threshold",)
+
+
+def _alarm_request(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """PutMetricAlarm's request from the resource's properties (the same names and shapes)."""
+    request = {k: v for k, v in properties.items() if k != "AlarmName"}
+    request["AlarmName"] = name
+    for key in _ALARM_INTEGERS:
+        if key in request:
+            request[key] = int(request[key])
+    for key in _ALARM_FLOATS:
+        if key in request:
+            request[key] = float(request[key])
+    for query in request.get("Metrics", []):
+        if isinstance(query.get("ReturnData"), str):
+            query["ReturnData"] = query["ReturnData"].lower() == "true"
+        stat = query.get("MetricStat")
+        if stat is not None and "Period" in stat:
+            stat["Period"] = int(stat["Period"])
+    return request
+
+
+class TwinAlarm(CloudFormationModel):
+    """AWS::CloudWatch::Alarm, put through the twin's CloudWatch API in the stack's account."""
+
+    def __init__(self, account: str, region: str, name: str) -> None:
+        self.account_id = account
+        self.region_name = region
+        self.name = name
+        self.arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+        if attribute_name == "Arn":
+            return self.arn
+        raise UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinAlarm:
+        from copy import deepcopy
+
+        from local.accounts import client
+
+        request = _alarm_request(resource_name, deepcopy(cloudformation_json["Properties"]))
+        client("cloudwatch", account_id, region_name).put_metric_alarm(**request)
+        return cls(account_id, region_name, resource_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from local.accounts import client
+
+        client("cloudwatch", account_id, region_name).delete_alarms(AlarmNames=[resource_name])
+
+
 # -- parameters and rules ---------------------------------------------------------------------
 
 
@@ -153,32 +316,35 @@ def _validation_error(message: str) -> Exception:
     return ValidationError(message=message)
 
 
+def _constraint_error(name: str, slot: dict[str, Any], generic: str, value: str) -> Exception:
+    # As in AWS, a ConstraintDescription replaces the generic text of whichever constraint
+    # failed, so the message says what the value must be in the template's own words.
+    return _validation_error(
+        f"Parameter '{name}' {slot.get('ConstraintDescription') or generic}, got {value!r}"
+    )
+
+
 def validate_parameters(template: dict[str, Any], values: dict[str, Any]) -> None:
     """CloudFormation's parameter constraints, on the values a stack would get."""
     for name, slot in template.get("Parameters", {}).items():
         if name not in values or str(slot.get("Type", "")).startswith("AWS::SSM::"):
             continue
-        value = values[name]
-        text = str(value)
+        text = str(values[name])
         allowed = slot.get("AllowedValues")
         if allowed is not None and text not in [str(a) for a in allowed]:
-            raise _validation_error(
-                f"Parameter '{name}' must be one of AllowedValues {allowed}, got {text!r}"
-            )
+            raise _constraint_error(name, slot, f"must be one of AllowedValues {allowed}", text)
         pattern = slot.get("AllowedPattern")
         if pattern is not None and not re.fullmatch(pattern, text):
-            raise _validation_error(
-                f"Parameter '{name}' must match pattern {pattern}, got {text!r}"
-            )
+            raise _constraint_error(name, slot, f"must match pattern {pattern}", text)
         if slot.get("Type") == "Number":
             try:
                 number = float(text)
             except ValueError as error:
-                raise _validation_error(f"Parameter '{name}' must be a number") from error
+                raise _constraint_error(name, slot, "must be a number", text) from error
             if "MinValue" in slot and number < float(slot["MinValue"]):
-                raise _validation_error(f"Parameter '{name}' must be >= {slot['MinValue']}")
+                raise _constraint_error(name, slot, f"must be >= {slot['MinValue']}", text)
             if "MaxValue" in slot and number > float(slot["MaxValue"]):
-                raise _validation_error(f"Parameter '{name}' must be <= {slot['MaxValue']}")
+                raise _constraint_error(name, slot, f"must be <= {slot['MaxValue']}", text)
 
 
 def _rule_value(node: Any, values: dict[str, Any]) -> Any:
@@ -224,17 +390,34 @@ def _effective_values(template: dict[str, Any], given: dict[str, Any]) -> dict[s
     return values
 
 
-def check_template(template_body: str, parameters: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Validate parameter values and Rules for one stack (or stack instance)."""
+@functools.lru_cache(maxsize=8)
+def _parsed_template(template_body: str) -> dict[str, Any]:
+    """The template as a dict, short-form tags as Fn:: keys (shared: callers only read it).
+
+    Cached because every stack of a test deploys the same 200 KB body, and parsed with libyaml
+    when present: the pure-Python loader takes a quarter of a second for this template.
+    """
     import yaml
     from moto.cloudformation.utils import yaml_tag_constructor
 
     try:
-        template = json.loads(template_body)
+        loaded: dict[str, Any] = json.loads(template_body)
+        return loaded
     except ValueError:
-        # The same loader moto uses for the stack itself: short-form tags become Fn:: keys.
-        yaml.add_multi_constructor("", yaml_tag_constructor)
-        template = yaml.load(template_body, Loader=yaml.Loader)
+        pass
+
+    class TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
+
+    # The tag constructor moto uses for the stack itself, so both read the same template.
+    TemplateLoader.add_multi_constructor("", yaml_tag_constructor)
+    parsed: dict[str, Any] = yaml.load(template_body, Loader=TemplateLoader)
+    return parsed
+
+
+def check_template(template_body: str, parameters: list[dict[str, Any]] | dict[str, Any]) -> None:
+    """Validate parameter values and Rules for one stack (or stack instance)."""
+    template = _parsed_template(template_body)
     if isinstance(parameters, list):
         given = {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}
     else:
@@ -242,6 +425,44 @@ def check_template(template_body: str, parameters: list[dict[str, Any]] | dict[s
     values = _effective_values(template, given)
     validate_parameters(template, values)
     validate_rules(template, values)
+
+
+# -- StackSets --------------------------------------------------------------------------------
+
+
+def organizational_unit(
+    management_account: str, members: list[str], name: str = "Workloads"
+) -> str:
+    """An OU in `management_account`'s AWS Organizations that holds `members`; returns its id.
+
+    Service-managed StackSets deploy to OUs, not to listed accounts (aws-facts.md §E.3), and
+    moto's StackSets resolve an OU through moto's Organizations. moto makes up the ID of every
+    account it creates, so each account made here is given the twin's fixed ID instead, and
+    stack instances land in the same accounts the tests read.
+    """
+    from moto.organizations.models import organizations_backends
+
+    from local.accounts import client
+
+    organizations = client("organizations", management_account, "us-east-1")
+    with contextlib.suppress(organizations.exceptions.AlreadyInOrganizationException):
+        organizations.create_organization(FeatureSet="ALL")
+    root = organizations.list_roots()["Roots"][0]["Id"]
+    unit: str = organizations.create_organizational_unit(ParentId=root, Name=name)[
+        "OrganizationalUnit"
+    ]["Id"]
+    backend = organizations_backends[management_account]["aws"]
+    for member in members:
+        made = organizations.create_account(
+            AccountName=f"twin-{member}", Email=f"{member}@example.com"
+        )
+        account = backend.get_account_by_id(made["CreateAccountStatus"]["AccountId"])
+        organizations_backends.master_accounts[member] = organizations_backends.master_accounts.pop(
+            account.id
+        )
+        account.id = member
+        organizations.move_account(AccountId=member, SourceParentId=root, DestinationParentId=unit)
+    return unit
 
 
 # -- installation -----------------------------------------------------------------------------
@@ -285,6 +506,66 @@ def _install_state_machine() -> None:
     StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment]
 
 
+# Function properties moto's CloudFormation model drops (it passes a fixed list of seven), but
+# its CreateFunction honours: without them every function would be x86_64 and layer-less.
+_FUNCTION_PROPERTIES = (
+    "Description",
+    "MemorySize",
+    "Publish",
+    "Timeout",
+    "VpcConfig",
+    "Environment",
+    "ReservedConcurrentExecutions",
+    "Architectures",
+    "Layers",
+    "TracingConfig",
+    "EphemeralStorage",
+    "KmsKeyArn",
+    "DeadLetterConfig",
+)
+
+
+def _install_function_properties() -> None:
+    import base64
+
+    from moto.awslambda import models as lambda_models
+
+    function_class = lambda_models.LambdaFunction
+    original = function_class.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        if running_twin() is None:
+            return original(
+                cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+            )
+        properties = cloudformation_json["Properties"]
+        code = dict(properties["Code"])
+        if "ZipFile" in code:
+            # CloudFormation writes inline code to index.py (aws-facts.md §E.1).
+            code["ZipFile"] = base64.b64encode(
+                function_class._create_zipfile_from_plaintext_code(code["ZipFile"])
+            )
+        spec = {
+            "Code": code,
+            "FunctionName": resource_name,
+            "Handler": properties.get("Handler"),
+            "Role": properties["Role"],
+            "Runtime": properties.get("Runtime"),
+            **{k: properties[k] for k in _FUNCTION_PROPERTIES if k in properties},
+        }
+        return lambda_models.lambda_backends[account_id][region_name].create_function(spec)
+
+    function_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment]
+
+
 def _install_layers() -> None:
     from moto.awslambda import models as lambda_models
 
@@ -297,6 +578,25 @@ def _install_layers() -> None:
         return [{"Arn": arn, "CodeSize": 4_000_000} for arn in public] + found
 
     lambda_models.LambdaFunction._get_layers_data = _get_layers_data
+
+
+def _install_template_parsing() -> None:
+    """moto parses a stack's template with the pure-Python YAML loader, several times per
+    stack; the twin hands it a private copy of the cached libyaml parse instead (identical
+    result, a fraction of the time for a 200 KB template)."""
+    import copy
+
+    from moto.cloudformation import models as cfn_models
+
+    original = cfn_models.Stack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        if running_twin() is None:
+            return original(template)
+        # A deep copy: moto fills in and rewrites parts of the dict as it creates resources.
+        return copy.deepcopy(_parsed_template(template))
+
+    cfn_models.Stack.parse_template = staticmethod(parse_template)  # type: ignore[method-assign]
 
 
 def _install_validation() -> None:
@@ -334,9 +634,13 @@ def install() -> None:
     from moto.cloudformation import parsing
 
     model_map = parsing.get_model_map()
-    model_map[TwinBackupVault.cloudformation_type()] = TwinBackupVault  # type: ignore[assignment]
-    parsing.get_name_type_map()[TwinBackupVault.cloudformation_type()] = "BackupVaultName"
+    name_types = parsing.get_name_type_map()
+    for model in (TwinBackupVault, TwinQueuePolicy, TwinAlarm):
+        model_map[model.cloudformation_type()] = model
+        name_types[model.cloudformation_type()] = model.cloudformation_name_type()
     _install_state_machine()
+    _install_function_properties()
     _install_layers()
     _install_validation()
+    _install_template_parsing()
     _INSTALLED = True

@@ -126,7 +126,6 @@ class LambdaRuntime:
         with acting_as(function.account_id):
             try:
                 result = self._handler_for(function)(event, context)
-                payload = json.dumps(result)
             except Exception as error:  # the runtime reports every exception the same way
                 error_type = type(error).__name__
                 payload = json.dumps(
@@ -137,8 +136,20 @@ class LambdaRuntime:
                         "stackTrace": traceback.format_tb(error.__traceback__),
                     }
                 )
-        if error_type is None and not _json_safe(result):
-            error_type = "Runtime.MarshalError"
+        if error_type is None:
+            try:
+                payload = json.dumps(result)
+            except (TypeError, ValueError) as error:
+                # The runtime serialises the result after the handler returns (§C.5).
+                error_type = "Runtime.MarshalError"
+                payload = json.dumps(
+                    {
+                        "errorMessage": f"Unable to marshal response: {error}",
+                        "errorType": error_type,
+                        "requestId": context.aws_request_id,
+                        "stackTrace": [],
+                    }
+                )
         self.invocations.append(
             Invocation(
                 function.function_name,
@@ -150,14 +161,6 @@ class LambdaRuntime:
             )
         )
         return payload, error_type is not None, ""
-
-
-def _json_safe(value: Any) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def install() -> None:

@@ -21,6 +21,7 @@ in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves wha
 from __future__ import annotations
 
 import datetime as _real_datetime
+import json
 import re
 import threading
 import types
@@ -161,7 +162,26 @@ def _query_evaluation_error(env: Any, expression: str, error: Exception) -> Exce
 
 # Functions moto declares in the expression text itself; expressions using them keep the
 # textual path, which carries those declarations.
-_MOTO_TEXT_FUNCTIONS = {"$partition", "$range", "$hash", "$randomSeeded", "$uuid", "$parse"}
+# ($uuid and $hash are real functions on the bound path; moto declares them as stubs.)
+_MOTO_TEXT_FUNCTIONS = {"$partition", "$range", "$randomSeeded", "$parse"}
+_HASHES = {
+    "MD5": "md5",
+    "SHA-1": "sha1",
+    "SHA-256": "sha256",
+    "SHA-384": "sha384",
+    "SHA-512": "sha512",
+}
+
+
+def _hash(value: Any, algorithm: Any) -> str:
+    """Step Functions' JSONata $hash(value, algorithm) (aws-facts.md §C.8)."""
+    import hashlib
+
+    if algorithm not in _HASHES:
+        raise ValueError(f"$hash: unsupported algorithm {algorithm!r}")
+    return hashlib.new(_HASHES[algorithm], str(value).encode()).hexdigest()
+
+
 _COMPILED: dict[str, Any] = {}
 _COMPILED_LOCK = threading.Lock()
 _PARSERS: list[Any] = []
@@ -196,6 +216,7 @@ def _compiled(expression: str) -> Any:
 
         compiled.register_lambda("now", now)
         compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
+        compiled.register_lambda("hash", _hash)
         _COMPILED[expression] = compiled
         return compiled
 
@@ -398,6 +419,20 @@ def _install_executions() -> None:
 
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES["backup"] = "Backup"
 
+    # moto's DescribeExecution passes a str output through as if it were JSON text already,
+    # so an execution whose output is a JSON string showed it unquoted. Keep it as JSON text.
+    from moto.stepfunctions.parser.backend import execution as execution_module
+
+    communication = execution_module.BaseExecutionWorkerCommunication
+    original_reflect = communication._reflect_execution_status
+
+    def _reflect_execution_status(self: Any) -> None:
+        original_reflect(self)
+        if running_twin() is not None and isinstance(self.execution.output, str):
+            self.execution.output = json.dumps(self.execution.output)
+
+    communication._reflect_execution_status = _reflect_execution_status
+
     worker_class = execution_worker.ExecutionWorker
     original_start = worker_class.start
 
@@ -419,6 +454,8 @@ def _install_executions() -> None:
         arn = details.execution_details.arn
         account = details.aws_execution_details.account
         twin.clock.reserve_participant()
+        # Announced before the thread starts, so RUNNING can never follow SUCCEEDED.
+        twin.stepfunctions_started(self._execution_communication.execution)
 
         def run() -> None:
             with twin.clock.participant(arn, reserved=True), acting_as(account):
@@ -442,13 +479,9 @@ def _install_executions() -> None:
     ) -> Any:
         name = name or str(uuid.uuid4())
         validate_execution_name(name)
-        execution = original_start_execution(
+        return original_start_execution(
             self, state_machine_arn, name, execution_input, trace_header
         )
-        twin = running_twin()
-        if twin is not None:
-            twin.stepfunctions_started(execution)
-        return execution
 
     parser_models.StepFunctionsParserBackend.start_execution = start_execution
 

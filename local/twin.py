@@ -134,7 +134,11 @@ class Twin:
             "startDate": millis(execution.start_date),
             "stopDate": millis(execution.stop_date),
             "input": json.dumps(execution.input_data),
-            "output": json.dumps(execution.output) if execution.output is not None else None,
+            "output": (
+                execution.output
+                if isinstance(execution.output, str) or execution.output is None
+                else json.dumps(execution.output)
+            ),
             "error": execution.error,
             "cause": execution.cause,
         }
@@ -154,15 +158,6 @@ class Twin:
     def wait_for_executions(self, timeout: float = 60.0) -> None:
         self.clock.wait_until_idle(timeout)
 
-    def next_job_event(self) -> datetime | None:
-        """When the next backup or copy job finishes, or None if none is running."""
-        ends = [
-            job.start_date + job.duration
-            for job in list(self.backup.jobs.values())
-            if job.state == "RUNNING" and job.start_date is not None
-        ]
-        return min(ends) if ends else None
-
     def run_until_quiet(
         self, *, limit: timedelta = timedelta(days=30), timeout: float = 60.0
     ) -> None:
@@ -174,7 +169,7 @@ class Twin:
         deadline = self.clock.now() + limit
         while True:
             self.wait_for_executions(timeout)
-            upcoming = self.next_job_event()
+            upcoming = self.backup.next_event_time()
             if upcoming is None or upcoming > deadline:
                 return
             self.clock.advance(to=upcoming)

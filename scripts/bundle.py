@@ -73,14 +73,16 @@ def _top_level_names(tree: ast.Module) -> dict[str, str]:
 
 def dependencies(entry: str) -> list[str]:
     """The tasks modules `entry` needs, dependencies first, `entry` last."""
-    graph: dict[str, set[str]] = {}
+    graph: dict[str, list[str]] = {}
     todo = [entry]
     while todo:
         name = todo.pop()
         if name in graph:
             continue
         module = _load(name)
-        graph[name] = {m for m in module.local_imports if m != PACKAGE}
+        # Sorted: a set's order changes with each process's hash seed, and the build must give
+        # the same bytes every time for the staleness check to mean anything.
+        graph[name] = sorted(m for m in module.local_imports if m != PACKAGE)
         todo.extend(graph[name])
     return list(TopologicalSorter(graph).static_order())
 

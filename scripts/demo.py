@@ -27,8 +27,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-# The task functions log JSON at INFO; the demo tells its own story instead.
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from diagram import svg  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -338,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "demo-output", help="report folder")
     args = parser.parse_args(argv)
+    # The task functions log JSON at INFO; the demo tells its own story instead. Set here,
+    # not at import, so that importing this module changes nothing for anyone else.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     # A pipe or CI log gets a wide, plain console; a terminal keeps its own width.
     console = Console() if sys.stdout.isatty() else Console(width=150, no_color=True)
     with Twin() as twin:

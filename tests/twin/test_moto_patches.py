@@ -116,11 +116,6 @@ def test_jsonata_variables_and_now_work(twin: Twin) -> None:
     assert output["now"] == "2026-11-20T05:01:30.000Z"  # the virtual clock
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto prepends its own `$uuid:=function(){...not supported}` declaration, which "
-    "shadows the lambda local/stepfunctions.py registers",
-)
 def test_jsonata_uuid_returns_a_uuid(twin: Twin) -> None:
     """aws-facts.md §C.8 (JSONata functions Step Functions adds): $uuid() is a v4 UUID."""
     described = run(
@@ -220,18 +215,14 @@ def test_retry_and_wait_delays_are_virtual_recorded_and_in_the_history(twin: Twi
     assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["FlakyError"] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto evaluates the program in a child thread (Program.eval) that is not a clock "
-    "participant, so every execution sleep moves the clock at once, one after the other",
-)
 def test_concurrent_executions_wait_side_by_side_in_virtual_time(twin: Twin) -> None:
     """aws-facts.md §C.4 / local/clock.py: two executions that each wait an hour, started
     together, both end an hour later; each sleep is recorded under its execution."""
     sfn, arn = machine(
         twin, {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "End": True}}}
     )
-    arns = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(2)]
+    with twin.clock.holding():  # both start at 05:00, as two calls a moment apart would in AWS
+        arns = [sfn.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(2)]
     twin.wait_for_executions()
     for execution in arns:
         described = sfn.describe_execution(executionArn=execution)
@@ -353,10 +344,6 @@ def test_lambda_handlers_run_in_process_as_their_account_with_aws_error_payloads
     assert twin.lambdas.invocations[-1].error_type == "FlakyError"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local/lambdas.py serialises the result inside its try: TypeError is reported",
-)
 def test_a_result_that_is_not_json_is_a_marshal_error(twin: Twin) -> None:
     """aws-facts.md §C.5 (runtime errors): AWS reports Runtime.MarshalError."""
     function(twin, "Odd", lambda event, context: {"when": object()})

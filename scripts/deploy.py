@@ -1,0 +1,415 @@
+"""Deploy Backup Events: one CloudFormation stack, or a service-managed StackSet and its instances.
+
+    deploy.py stack --name BackupEvents --region us-east-1 --parameters quick-start.json \\
+        --template-bucket my-templates                 # dry run: what would change
+    deploy.py stack ... --apply                         # do it, and wait
+    deploy.py stackset --name BackupEvents --region us-east-1 --parameters quick-start.json \\
+        --template-bucket my-templates --org-units ou-ab12-cdef3456 \\
+        --regions us-east-1,us-west-2 --apply
+
+Parameters come from a JSON file ({"Key": "value"} or CloudFormation's
+[{"ParameterKey": ..., "ParameterValue": ...}]) and/or `--param Key=value` flags (flags win).
+The template is larger than CloudFormation's 51,200-byte TemplateBody limit, so it is uploaded
+to `--template-bucket` (an S3 bucket you own, in the deployment region) and deployed from
+there, exactly as the console's "Upload a template file" does.
+
+Without --apply nothing changes: for an existing stack a change set shows what would change
+(and is deleted); for a new stack or StackSet the parameters and targets are shown.
+Exit codes: 0 done or nothing to change, 1 the deployment failed or rolled back,
+2 usage or configuration error (nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from cli import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    ClientFactory,
+    ConfigError,
+    aws_setup_errors,
+    check_region,
+    error_text,
+    fail,
+    make_console,
+    session_client_factory,
+)
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+TEMPLATE = ROOT / "infrastructure" / "backup_events_aws.yaml"
+BODY_LIMIT = 51_200  # aws-facts.md §E.2
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+DONE = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "CREATE_FAILED",
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+    "DELETE_COMPLETE",
+}
+SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+
+
+# -- parameters -------------------------------------------------------------------------------
+
+
+def read_parameters(file: Path | None, flags: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if file is not None:
+        try:
+            loaded = json.loads(file.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot read parameters from {file}: {error}") from error
+        if isinstance(loaded, list):
+            values.update({p["ParameterKey"]: str(p["ParameterValue"]) for p in loaded})
+        elif isinstance(loaded, dict):
+            values.update({k: str(v) for k, v in loaded.items()})
+        else:
+            raise ConfigError(f"{file}: expected a JSON object or CloudFormation's parameter list")
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {flag!r}: expected Key=value")
+        values[key] = value
+    return values
+
+
+def as_cloudformation(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
+
+
+# -- the template -----------------------------------------------------------------------------
+
+
+def template_source(
+    clients: ClientFactory, region: str, template: Path, bucket: str | None, apply: bool
+) -> dict[str, str]:
+    """TemplateBody when it fits, else a TemplateURL in the operator's bucket."""
+    try:
+        body = template.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read the template {template}: {error}") from error
+    if len(body.encode()) <= BODY_LIMIT:
+        return {"TemplateBody": body}
+    if not bucket:
+        raise ConfigError(
+            f"{template.name} is {len(body.encode()):,} bytes, over the {BODY_LIMIT:,}-byte "
+            "TemplateBody limit: pass --template-bucket (an S3 bucket in this region)"
+        )
+    key = f"backup-events/{hashlib.sha256(body.encode()).hexdigest()[:16]}/{template.name}"
+    s3 = clients("s3", region)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as error:
+        raise ConfigError(f"cannot use S3 bucket {bucket!r}: {error_text(error)}") from error
+    # Content-addressed key: uploading the same template twice changes nothing.
+    if apply:
+        s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
+
+
+# -- stacks -----------------------------------------------------------------------------------
+
+
+@dataclass
+class StackOutcome:
+    name: str
+    action: str  # "create", "update", "no changes", "preview"
+    status: str
+    changes: list[dict[str, str]]
+
+
+def _existing_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+    except botocore.exceptions.ClientError as error:
+        if "does not exist" in error_text(error):
+            return None
+        raise
+    found: dict[str, Any] | None = stacks[0] if stacks else None
+    if found is not None and found["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return None
+    return found
+
+
+def _wait(
+    describe: Callable[[], str],
+    done: set[str],
+    console: Console,
+    what: str,
+    sleep: Callable[[float], None],
+) -> str:
+    with console.status(f"{what}…") as spinner:
+        while True:
+            status = describe()
+            spinner.update(f"{what}: {status}")
+            if status in done:
+                return status
+            sleep(5)
+
+
+def preview_changes(
+    cloudformation: Any,
+    name: str,
+    source: dict[str, str],
+    parameters: list[dict[str, str]],
+    sleep: Callable[[float], None],
+) -> list[dict[str, str]]:
+    """A change set shows what an update would do; it is deleted, never executed."""
+    change_set = f"backup-events-preview-{int(time.time())}"
+    cloudformation.create_change_set(
+        StackName=name,
+        ChangeSetName=change_set,
+        ChangeSetType="UPDATE",
+        Parameters=parameters,
+        Capabilities=CAPABILITIES,
+        **source,
+    )
+    try:
+        while True:
+            described = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set)
+            if described["Status"] in {"CREATE_COMPLETE", "FAILED"}:
+                break
+            sleep(2)
+        return [
+            {
+                "action": c["ResourceChange"].get("Action", ""),
+                "resource": c["ResourceChange"].get("LogicalResourceId", ""),
+                "type": c["ResourceChange"].get("ResourceType", ""),
+                "replacement": str(c["ResourceChange"].get("Replacement", "")),
+            }
+            for c in described.get("Changes", [])
+        ]
+    finally:
+        cloudformation.delete_change_set(StackName=name, ChangeSetName=change_set)
+
+
+def deploy_stack(
+    clients: ClientFactory,
+    region: str,
+    name: str,
+    parameters: dict[str, str],
+    *,
+    template: Path = TEMPLATE,
+    bucket: str | None = None,
+    apply: bool = False,
+    console: Console | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StackOutcome:
+    console = console or make_console()
+    cloudformation = clients("cloudformation", region)
+    existing = _existing_stack(cloudformation, name)
+    source = template_source(clients, region, template, bucket, apply)
+    cfn_parameters = as_cloudformation(parameters)
+    if not apply:
+        if existing is None:
+            return StackOutcome(name, "preview", "would create", [])
+        changes = preview_changes(cloudformation, name, source, cfn_parameters, sleep)
+        return StackOutcome(name, "preview", "would update" if changes else "no changes", changes)
+    common = {
+        "StackName": name,
+        "Parameters": cfn_parameters,
+        "Capabilities": CAPABILITIES,
+        **source,
+    }
+    if existing is None:
+        cloudformation.create_stack(**common)
+        action = "create"
+    else:
+        try:
+            cloudformation.update_stack(**common)
+        except botocore.exceptions.ClientError as error:
+            if "No updates are to be performed" in error_text(error):
+                return StackOutcome(name, "no changes", existing["StackStatus"], [])
+            raise
+        action = "update"
+    status = _wait(
+        lambda: cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"],
+        DONE,
+        console,
+        f"{action} stack {name} in {region}",
+        sleep,
+    )
+    return StackOutcome(name, action, status, [])
+
+
+# -- StackSets --------------------------------------------------------------------------------
+
+
+@dataclass
+class StackSetOutcome:
+    name: str
+    action: str
+    status: str
+    targets: list[str]
+
+
+def deploy_stack_set(
+    clients: ClientFactory,
+    region: str,
+    name: str,
+    parameters: dict[str, str],
+    *,
+    org_units: Sequence[str],
+    regions: Sequence[str],
+    template: Path = TEMPLATE,
+    bucket: str | None = None,
+    apply: bool = False,
+    call_as: str = "SELF",
+    console: Console | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StackSetOutcome:
+    """A service-managed StackSet with automatic deployment to the OUs' accounts (§E.3)."""
+    console = console or make_console()
+    if not org_units or not regions:
+        raise ConfigError("a StackSet needs --org-units and --regions")
+    for target_region in regions:
+        check_region(target_region)
+    cloudformation = clients("cloudformation", region)
+    targets = [f"{ou} in {r}" for ou in org_units for r in regions]
+    try:
+        cloudformation.describe_stack_set(StackSetName=name, CallAs=call_as)
+        exists = True
+    except botocore.exceptions.ClientError as error:
+        if "StackSetNotFound" not in error_text(error):
+            raise
+        exists = False
+    source = template_source(clients, region, template, bucket, apply)
+    if not apply:
+        return StackSetOutcome(
+            name, "preview", "would update" if exists else "would create", targets
+        )
+    common: dict[str, Any] = {
+        "StackSetName": name,
+        "Parameters": as_cloudformation(parameters),
+        "Capabilities": CAPABILITIES,
+        "PermissionModel": "SERVICE_MANAGED",
+        "AutoDeployment": {"Enabled": True, "RetainStacksOnAccountRemoval": False},
+        "CallAs": call_as,
+        **source,
+    }
+    if exists:
+        operation = cloudformation.update_stack_set(**common)["OperationId"]
+        action = "update"
+    else:
+        cloudformation.create_stack_set(**common)
+        operation = cloudformation.create_stack_instances(
+            StackSetName=name,
+            DeploymentTargets={"OrganizationalUnitIds": list(org_units)},
+            Regions=list(regions),
+            OperationPreferences={"FailureToleranceCount": 0, "MaxConcurrentCount": 4},
+            CallAs=call_as,
+        )["OperationId"]
+        action = "create"
+    status = _wait(
+        lambda: cloudformation.describe_stack_set_operation(
+            StackSetName=name, OperationId=operation, CallAs=call_as
+        )["StackSetOperation"]["Status"],
+        {"SUCCEEDED", "FAILED", "STOPPED"},
+        console,
+        f"{action} StackSet {name}",
+        sleep,
+    )
+    return StackSetOutcome(name, action, status, targets)
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="deploy.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = parser.add_subparsers(dest="kind", required=True)
+    for kind in ("stack", "stackset"):
+        sub = kinds.add_parser(kind, help=f"deploy one {kind}")
+        sub.add_argument("--name", default="BackupEvents", help="stack or StackSet name")
+        sub.add_argument("--region", help="where to deploy (or administer the StackSet)")
+        sub.add_argument("--profile", help="AWS named profile")
+        sub.add_argument("--parameters", type=Path, help="JSON file of parameter values")
+        sub.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+        sub.add_argument("--template", type=Path, default=TEMPLATE, help="template file")
+        sub.add_argument("--template-bucket", help="S3 bucket for the template upload")
+        sub.add_argument("--apply", action="store_true", help="deploy; without it, a dry run")
+        if kind == "stackset":
+            sub.add_argument("--org-units", required=True, help="comma-separated OU IDs")
+            sub.add_argument("--regions", required=True, help="comma-separated target regions")
+            sub.add_argument("--call-as", choices=["SELF", "DELEGATED_ADMIN"], default="SELF")
+    return parser.parse_args(argv)
+
+
+def report_stack(outcome: StackOutcome, console: Console) -> int:
+    console.print(f"stack {outcome.name}: {outcome.action}: {outcome.status}")
+    if outcome.changes:
+        table = Table("action", "resource", "type", "replacement")
+        for change in outcome.changes:
+            table.add_row(
+                change["action"], change["resource"], change["type"], change["replacement"]
+            )
+        console.print(table)
+    failed = outcome.action in {"create", "update"} and outcome.status not in SUCCEEDED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, clients: ClientFactory | None = None) -> int:
+    args = parse_args(argv)
+    console = make_console()
+    try:
+        with aws_setup_errors():
+            if clients is None:
+                clients, region = session_client_factory(args.profile, args.region)
+            else:
+                region = args.region or "us-east-1"
+            check_region(region)
+            parameters = read_parameters(args.parameters, args.param)
+            if args.kind == "stack":
+                outcome = deploy_stack(
+                    clients, region, args.name, parameters,
+                    template=args.template, bucket=args.template_bucket, apply=args.apply,
+                    console=console,
+                )  # fmt: skip
+                return report_stack(outcome, console)
+            set_outcome = deploy_stack_set(
+                clients, region, args.name, parameters,
+                org_units=[o for o in args.org_units.split(",") if o],
+                regions=[r for r in args.regions.split(",") if r],
+                template=args.template, bucket=args.template_bucket, apply=args.apply,
+                call_as=args.call_as, console=console,
+            )  # fmt: skip
+            console.print(
+                f"StackSet {set_outcome.name}: {set_outcome.action}: {set_outcome.status} "
+                f"({', '.join(set_outcome.targets)})"
+            )
+            return (
+                EXIT_OK
+                if set_outcome.status in {"SUCCEEDED", "would create", "would update"}
+                else EXIT_FAILED
+            )
+    except ConfigError as error:
+        return fail("deploy.py", str(error))
+    except botocore.exceptions.ClientError as error:
+        # CloudFormation refused the request itself (a parameter, a Rule): nothing changed.
+        return fail("deploy.py", error_text(error))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

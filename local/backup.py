@@ -46,6 +46,7 @@ import random
 import re
 import threading
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -376,6 +377,14 @@ class BackupTwin:
         self._rng = random.Random(20261120)
         self.points: dict[str, RecoveryPoint] = {}
         self.jobs: dict[str, Job] = {}
+        # Indexes, so that a burst of thousands of jobs stays linear: jobs not yet finished,
+        # running jobs per resource and per (account, destination region), copy jobs by source
+        # recovery point, and idempotency tokens.
+        self._unfinished: dict[str, Job] = {}
+        self._running_per_resource: Counter[str] = Counter()
+        self._outbound: Counter[tuple[str, str | None]] = Counter()
+        self._copies_by_source: dict[str, list[Job]] = defaultdict(list)
+        self._by_token: dict[tuple[str, str, str, str], Job] = {}
         self.policies: dict[str, str] = {}
         self.calls: list[Call] = []
         self.copy_rules: list[CopyRule] = []
@@ -445,7 +454,7 @@ class BackupTwin:
         rule = CopyRule(predicate, duration, fail, hold)
         with self._lock:
             self.copy_rules.append(rule)
-            for job in self.jobs.values():
+            for job in self._unfinished.values():
                 if job.kind == "copy" and job.state == "CREATED" and predicate(job):
                     self._apply_copy_rule(job, rule)
         return rule
@@ -611,7 +620,7 @@ class BackupTwin:
         jobs that start at the same moment start in creation order.
         """
         best: tuple[datetime, int, datetime, Job] | None = None
-        for job in self.jobs.values():
+        for job in self._unfinished.values():
             if job.state == "RUNNING" and job.start_date is not None:
                 candidate = (job.start_date + job.duration, 0, job.creation_date, job)
             elif job.state == "CREATED" and not job.held and self._slot_free(job):
@@ -630,40 +639,43 @@ class BackupTwin:
         with self._lock:
             times = [
                 job.start_date + job.duration
-                for job in self.jobs.values()
+                for job in self._unfinished.values()
                 if job.state == "RUNNING" and job.start_date is not None
             ]
             times += [
                 max(self._ready_at(job), self._progressed_to)
-                for job in self.jobs.values()
+                for job in self._unfinished.values()
                 if job.state == "CREATED" and not job.held and self._slot_free(job)
             ]
         return min(times) if times else None
 
     def _slot_free(self, job: Job) -> bool:
-        for other in self.jobs.values():
-            if (
-                other is not job
-                and other.state == "RUNNING"
-                and other.resource_arn == job.resource_arn
-            ):
-                return False
+        if self._running_per_resource[job.resource_arn]:
+            return False
+        return not (
+            job.kind == "copy"
+            and self._outbound[(job.account, job.destination_region)] >= self.outbound_copy_limit
+        )
+
+    def _track(self, job: Job) -> None:
+        """Index a new job (every job passes through here once, when it is created)."""
+        self.jobs[job.job_id] = job
+        self._unfinished[job.job_id] = job
         if job.kind == "copy":
-            outbound = sum(
-                1
-                for other in self.jobs.values()
-                if other.kind == "copy"
-                and other.state == "RUNNING"
-                and other.account == job.account
-                and other.destination_region == job.destination_region
-            )
-            if outbound >= self.outbound_copy_limit:
-                return False
-        return True
+            self._copies_by_source[job.source_recovery_point_arn or ""].append(job)
+        if job.idempotency_token:
+            key = (job.kind, job.account, job.region, job.idempotency_token)
+            self._by_token.setdefault(key, job)
+
+    def _running(self, job: Job, delta: int) -> None:
+        self._running_per_resource[job.resource_arn] += delta
+        if job.kind == "copy":
+            self._outbound[(job.account, job.destination_region)] += delta
 
     def _start(self, job: Job, at: datetime) -> None:
         job.state = "RUNNING"
         job.start_date = at
+        self._running(job, +1)
         if job.kind == "copy":
             problem = self._copy_problem(job)
             if problem is not None:
@@ -673,6 +685,8 @@ class BackupTwin:
 
     def _finish(self, job: Job, at: datetime) -> None:
         job.completion_date = at
+        self._running(job, -1)
+        del self._unfinished[job.job_id]
         if job.fail_message is not None:
             job.state = "FAILED"
             job.status_message = job.fail_message
@@ -887,7 +901,7 @@ class BackupTwin:
             encryption_key_arn=encryption_key_arn,
             backup_size=backup_size,
         )
-        self.jobs[job.job_id] = job
+        self._track(job)
         self._announce(job)
         return job
 
@@ -973,7 +987,7 @@ class BackupTwin:
         for rule in self.copy_rules:
             if rule.predicate(job):
                 self._apply_copy_rule(job, rule)
-        self.jobs[job.job_id] = job
+        self._track(job)
         self._announce(job)
         return job
 
@@ -1052,18 +1066,13 @@ class BackupTwin:
             self._vault_or_404(account, region, p["BackupVaultName"])
             self._validate_lifecycle(p.get("Lifecycle"))
             token = p.get("IdempotencyToken")
-            for job in self.jobs.values():
-                if (
-                    token
-                    and job.kind == "backup"
-                    and job.idempotency_token == token
-                    and (job.account, job.region) == (account, region)
-                ):
-                    return {
-                        "BackupJobId": job.job_id,
-                        "CreationDate": _epoch(job.creation_date),
-                        "IsParent": False,
-                    }
+            known = self._by_token.get(("backup", account, region, token)) if token else None
+            if known is not None:
+                return {
+                    "BackupJobId": known.job_id,
+                    "CreationDate": _epoch(known.creation_date),
+                    "IsParent": False,
+                }
             job = self._create_backup_job(
                 account,
                 region,
@@ -1074,6 +1083,8 @@ class BackupTwin:
                 None,
             )
             job.idempotency_token = token
+            if token:
+                self._by_token.setdefault(("backup", account, region, token), job)
         self._progress()
         return {
             "BackupJobId": job.job_id,
@@ -1114,20 +1125,15 @@ class BackupTwin:
         self._validate_lifecycle(p.get("Lifecycle"))
         with self._lock:
             token = p.get("IdempotencyToken")
-            if token:
-                for job in self.jobs.values():
-                    if (
-                        job.kind == "copy"
-                        and job.idempotency_token == token
-                        and (job.account, job.region) == (account, region)
-                    ):
-                        # "Retrying a successful request with the same idempotency token results
-                        # in a success message with no action taken" (§B.1).
-                        return {
-                            "CopyJobId": job.job_id,
-                            "CreationDate": _epoch(job.creation_date),
-                            "IsParent": False,
-                        }
+            known = self._by_token.get(("copy", account, region, token)) if token else None
+            if known is not None:
+                # "Retrying a successful request with the same idempotency token results in a
+                # success message with no action taken" (§B.1).
+                return {
+                    "CopyJobId": known.job_id,
+                    "CreationDate": _epoch(known.creation_date),
+                    "IsParent": False,
+                }
             point = self._point_in_vault(
                 account, region, p["SourceBackupVaultName"], p["RecoveryPointArn"]
             )
@@ -1162,9 +1168,11 @@ class BackupTwin:
 
     def api_list_copy_jobs(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            source = p.get("BySourceRecoveryPointArn")
+            candidates = self._copies_by_source.get(source, []) if source else self.jobs.values()
             jobs = [
                 j
-                for j in self.jobs.values()
+                for j in candidates
                 if j.kind == "copy" and (j.account, j.region) == (account, region)
             ]
         filters: list[Callable[[Job], bool]] = []

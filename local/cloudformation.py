@@ -489,21 +489,59 @@ def _install_state_machine() -> None:
                 cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
             )
         properties = cloudformation_json["Properties"]
-        definition = properties.get("DefinitionString")
-        if definition is None:
-            definition = json.dumps(properties.get("Definition", {}))
-        substitutions = properties.get("DefinitionSubstitutions") or {}
-        definition = substitute_text(definition, dict(substitutions))
-        backend = get_backend(account_id, region_name)
-        return backend.create_state_machine(
+        return get_backend(account_id, region_name).create_state_machine(
             name=properties.get("StateMachineName", resource_name),
-            definition=definition,
+            definition=definition_of(properties),
             roleArn=properties.get("RoleArn", ""),
             loggingConfiguration=properties.get("LoggingConfiguration"),
             sm_type=properties.get("StateMachineType", "STANDARD"),
         )
 
+    def definition_of(properties: dict[str, Any]) -> str:
+        definition = properties.get("DefinitionString")
+        if definition is None:
+            definition = json.dumps(properties.get("Definition", {}))
+        substitutions = properties.get("DefinitionSubstitutions") or {}
+        return substitute_text(definition, dict(substitutions))
+
+    original_update = StateMachine.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        if running_twin() is None:
+            return original_update(
+                cls,
+                original_resource,
+                new_resource_name,
+                cloudformation_json,
+                account_id,
+                region_name,
+            )
+        properties = cloudformation_json.get("Properties", {})
+        name = properties.get("StateMachineName", original_resource.name)
+        backend = get_backend(account_id, region_name)
+        if name != original_resource.name:
+            # A new name means a new state machine (CloudFormation replaces it).
+            replacement = create_from_cloudformation_json(
+                cls, name, cloudformation_json, account_id, region_name
+            )
+            backend.delete_state_machine(original_resource.arn)
+            return replacement
+        return backend.update_state_machine(
+            original_resource.arn,
+            definition=definition_of(properties),
+            role_arn=properties.get("RoleArn"),
+            logging_configuration=properties.get("LoggingConfiguration"),
+        )
+
     StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment]
+    StateMachine.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)  # type: ignore[method-assign,assignment]
 
 
 # Function properties moto's CloudFormation model drops (it passes a fixed list of seven), but
@@ -620,8 +658,31 @@ def _install_validation() -> None:
             check_template(template, parameters)
         return original_set(self, name, template, parameters, *args, **kwargs)
 
+    original_update = backend.update_stack
+
+    def update_stack(
+        self: Any,
+        name: str,
+        template: str,
+        role_arn: str | None,
+        parameters: list[dict[str, Any]],
+        tags: dict[str, str] | None,
+    ) -> Any:
+        if running_twin() is not None:
+            check_template(template, parameters)
+            stack = self.get_stack(name)
+            given = {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}
+            current = {k: v for k, v in stack.parameters.items() if k in given}
+            if template == stack.template and {k: str(v) for k, v in given.items()} == {
+                k: str(v) for k, v in current.items()
+            }:
+                # AWS refuses an update that changes nothing, and scripts rely on that answer.
+                raise _validation_error("No updates are to be performed.")
+        return original_update(self, name, template, role_arn, parameters, tags)
+
     backend.create_stack = create_stack
     backend.create_stack_set = create_stack_set
+    backend.update_stack = update_stack
 
 
 _INSTALLED = False

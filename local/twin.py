@@ -61,6 +61,7 @@ class Twin:
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._executions: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
         # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
         self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
 
@@ -92,7 +93,11 @@ class Twin:
     def client(
         self, service: str, account: str = RESOURCE_ACCOUNT, region: str = MAIN_REGION
     ) -> Any:
-        return accounts.client(service, account, region)
+        """One client per service, account and region (making one costs far more than a call)."""
+        key = (service, account, region)
+        if key not in self._clients:
+            self._clients[key] = accounts.client(service, account, region)
+        return self._clients[key]
 
     def create_vault(
         self,

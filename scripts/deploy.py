@@ -98,14 +98,18 @@ def as_cloudformation(values: dict[str, str]) -> list[dict[str, str]]:
 # -- the template -----------------------------------------------------------------------------
 
 
+def read_template(template: Path) -> str:
+    try:
+        return template.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read the template {template}: {error}") from error
+
+
 def template_source(
     clients: ClientFactory, region: str, template: Path, bucket: str | None, apply: bool
 ) -> dict[str, str]:
     """TemplateBody when it fits, else a TemplateURL in the operator's bucket."""
-    try:
-        body = template.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read the template {template}: {error}") from error
+    body = read_template(template)
     if len(body.encode()) <= BODY_LIMIT:
         return {"TemplateBody": body}
     if not bucket:
@@ -134,6 +138,16 @@ class StackOutcome:
     action: str  # "create", "update", "no changes", "preview"
     status: str
     changes: list[dict[str, str]]
+    parameter_changes: dict[str, tuple[str | None, str]] | None = None
+    template_changed: bool = False
+
+
+def parameter_changes(
+    existing: dict[str, Any], wanted: dict[str, str]
+) -> dict[str, tuple[str | None, str]]:
+    """Parameters whose value would change (a parameter left out keeps its current value)."""
+    current = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters", [])}
+    return {k: (current.get(k), v) for k, v in sorted(wanted.items()) if current.get(k) != v}
 
 
 def _existing_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
@@ -220,9 +234,21 @@ def deploy_stack(
     cfn_parameters = as_cloudformation(parameters)
     if not apply:
         if existing is None:
-            return StackOutcome(name, "preview", "would create", [])
+            wanted = {key: (None, value) for key, value in parameters.items()}
+            return StackOutcome(name, "preview", "would create", [], wanted)
         changes = preview_changes(cloudformation, name, source, cfn_parameters, sleep)
-        return StackOutcome(name, "preview", "would update" if changes else "no changes", changes)
+        deployed = cloudformation.get_template(StackName=name)["TemplateBody"]
+        template_changed = deployed != read_template(template)
+        differing = parameter_changes(existing, parameters)
+        changed = bool(changes or differing or template_changed)
+        return StackOutcome(
+            name,
+            "preview",
+            "would update" if changed else "no changes",
+            changes,
+            differing,
+            template_changed,
+        )
     common = {
         "StackName": name,
         "Parameters": cfn_parameters,
@@ -359,6 +385,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def report_stack(outcome: StackOutcome, console: Console) -> int:
     console.print(f"stack {outcome.name}: {outcome.action}: {outcome.status}")
+    if outcome.template_changed:
+        console.print("  the template differs from the deployed one")
+    for key, (old, new) in (outcome.parameter_changes or {}).items():
+        console.print(f"  parameter {key}: {old if old is not None else '(new)'} -> {new}")
     if outcome.changes:
         table = Table("action", "resource", "type", "replacement")
         for change in outcome.changes:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_START = datetime(2026, 11, 20, 5, 0, 0, tzinfo=UTC)
+RUNNING_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class VirtualClock:
         self._local = threading.local()
         self.auto_advance = True
         self.sleeps: list[Sleep] = []
+        # At most this many participants run at once; the others wait for a slot, awake (so
+        # time stands still for them). Python runs one thread at a time anyway, and a thousand
+        # runnable threads fighting over the same locks convoy and crawl.
+        self._run_slots = threading.Semaphore(RUNNING_AT_ONCE)
 
     # -- reading ---------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -154,9 +159,11 @@ class VirtualClock:
                 self._pending_participants -= 1
             self._participants[ident] = name
         self._local.name = name
+        self._run_slots.acquire()
         try:
             yield
         finally:
+            self._run_slots.release()
             self._local.name = None
             with self._lock:
                 self._participants.pop(ident, None)
@@ -183,8 +190,11 @@ class VirtualClock:
             heapq.heappush(
                 self._sleepers, (self._now + timedelta(seconds=seconds), next(self._sequence), wake)
             )
+            # Give up the run slot before time can jump, so the woken can take it.
+            self._run_slots.release()
             self._maybe_jump()
         wake.wait()
+        self._run_slots.acquire()
 
     def _maybe_jump(self) -> None:
         if not self.auto_advance or not self._sleepers:

@@ -32,7 +32,7 @@ import contextlib
 import functools
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from moto.core.common_models import CloudFormationModel
 
@@ -75,39 +75,56 @@ def publish_powertools_parameters(account: str, region: str) -> None:
             )
 
 
-class TwinBackupVault(CloudFormationModel):
-    """The CloudFormation model of AWS::Backup::BackupVault, backed by the AWS Backup twin."""
+class _TwinResource(CloudFormationModel):
+    """What the twin's CloudFormation models share: a name, an account, a region, attributes.
+
+    Subclasses say their type, the property that names them, and which GetAtt attributes map
+    to which of their fields.
+    """
+
+    TYPE = ""
+    NAME_PROPERTY = ""
+    ATTRIBUTES: ClassVar[dict[str, str]] = {}
 
     def __init__(self, account: str, region: str, name: str) -> None:
         self.account_id = account
         self.region_name = region
         self.name = name
-        self.arn = f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
 
     @property
     def physical_resource_id(self) -> str:
         return self.name
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "BackupVaultName"
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Backup::BackupVault"
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
-        return attr in {"BackupVaultArn", "BackupVaultName"}
+        return attr in cls.ATTRIBUTES
 
     def get_cfn_attribute(self, attribute_name: str) -> str:
         from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
-        if attribute_name == "BackupVaultArn":
-            return self.arn
-        if attribute_name == "BackupVaultName":
-            return self.name
-        raise UnformattedGetAttTemplateException()
+        if attribute_name not in self.ATTRIBUTES:
+            raise UnformattedGetAttTemplateException()
+        return str(getattr(self, self.ATTRIBUTES[attribute_name]))
+
+
+class TwinBackupVault(_TwinResource):
+    """The CloudFormation model of AWS::Backup::BackupVault, backed by the AWS Backup twin."""
+
+    TYPE = "AWS::Backup::BackupVault"
+    NAME_PROPERTY = "BackupVaultName"
+    ATTRIBUTES: ClassVar[dict[str, str]] = {"BackupVaultArn": "arn", "BackupVaultName": "name"}
+
+    def __init__(self, account: str, region: str, name: str) -> None:
+        super().__init__(account, region, name)
+        self.arn = f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
 
     @classmethod
     def create_from_cloudformation_json(
@@ -159,37 +176,15 @@ class TwinBackupVault(CloudFormationModel):
         backup_backends[account_id][region_name].delete_backup_vault(resource_name)
 
 
-class TwinQueuePolicy(CloudFormationModel):
+class TwinQueuePolicy(_TwinResource):
     """AWS::SQS::QueuePolicy: the document becomes the Policy attribute of each queue."""
 
+    TYPE = "AWS::SQS::QueuePolicy"
+    ATTRIBUTES: ClassVar[dict[str, str]] = {"Id": "name"}
+
     def __init__(self, account: str, region: str, name: str, queue_urls: list[str]) -> None:
-        self.account_id = account
-        self.region_name = region
-        self.name = name
+        super().__init__(account, region, name)
         self.queue_urls = queue_urls
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Id"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        if attribute_name == "Id":
-            return self.name
-        raise UnformattedGetAttTemplateException()
 
     @classmethod
     def create_from_cloudformation_json(
@@ -249,37 +244,16 @@ def _alarm_request(name: str, properties: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-class TwinAlarm(CloudFormationModel):
+class TwinAlarm(_TwinResource):
     """AWS::CloudWatch::Alarm, put through the twin's CloudWatch API in the stack's account."""
 
+    TYPE = "AWS::CloudWatch::Alarm"
+    NAME_PROPERTY = "AlarmName"
+    ATTRIBUTES: ClassVar[dict[str, str]] = {"Arn": "arn"}
+
     def __init__(self, account: str, region: str, name: str) -> None:
-        self.account_id = account
-        self.region_name = region
-        self.name = name
+        super().__init__(account, region, name)
         self.arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
-
-        if attribute_name == "Arn":
-            return self.arn
-        raise UnformattedGetAttTemplateException()
 
     @classmethod
     def create_from_cloudformation_json(

@@ -41,7 +41,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -115,34 +115,15 @@ class PointPlan:
     execution_name: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    plan: PointPlan
-    ok: bool
-    detail: str
-    execution_arn: str | None = None
+Outcome = cli.Outcome[PointPlan]
 
 
-@dataclass
-class BackfillReport:
-    vault_arn: str
-    window: cli.Window
-    plans: list[PointPlan] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-    applied: bool = False
-
-    def count(self, action: Action) -> int:
-        return sum(1 for p in self.plans if p.action == action)
+class BackfillReport(cli.Report[PointPlan]):
+    needs_person = "attention"
 
     @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    @property
-    def exit_code(self) -> int:
-        if self.failed or self.count("attention"):
-            return cli.EXIT_FAILED
-        return cli.EXIT_OK
+    def vault_arn(self) -> str:
+        return self.target
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -772,54 +753,40 @@ def main(
     sleeper: Callable[[float], None] = time.sleep,
 ) -> int:
     args = build_parser().parse_args(argv)
-    now = clock() if clock is not None else datetime.now(UTC)
     console = cli.make_console()
-    try:
-        if not 0 < args.rate <= 100:
-            raise cli.ConfigError(f"--rate must be more than 0 and at most 100, got {args.rate}")
-        window = cli.parse_window(args.since, args.until, now)
-        region = cli.state_machine_region(args.state_machine_arn, args.region)
-        if region is not None:
-            cli.check_region(region)
-        with cli.aws_setup_errors():
-            if client_factory is None:
-                client_factory, region = cli.session_client_factory(args.profile, region)
-            elif region is None:
-                raise cli.ConfigError("no region: pass --region")
-            state_machine = cli.resolve_state_machine(
-                client_factory,
-                arn=args.state_machine_arn,
-                stack_name=args.stack_name,
-                region=region,
-            )
-            settings = resolve_settings(
-                state_machine,
-                vault_name=args.vault_name,
-                backup_account_id=args.backup_account_id,
-                backup_region=args.backup_region,
-                backup_region_alternate=args.backup_region_alternate,
-                new_delete_after_days=args.new_delete_after_days,
-                copies_only=args.copies_only,
-            )
-            report = backfill(
-                client_factory("backup", state_machine.region),
-                client_factory("stepfunctions", state_machine.region),
-                state_machine,
-                settings,
-                window=window,
-                now=now,
-                apply=args.apply,
-                include_plan_backups=args.include_plan_backups,
-                rate=args.rate,
-                sleeper=sleeper,
-                console=console,
-            )
-    except cli.ConfigError as error:
-        return cli.fail(PROGRAM, str(error))
-    except botocore.exceptions.ClientError as error:
-        # Planning reads everything before the first start, so nothing was started.
-        return cli.fail(PROGRAM, f"AWS refused a read: {cli.error_text(error)}")
-    return report.exit_code
+    if not 0 < args.rate <= 100:
+        return cli.fail(PROGRAM, f"--rate must be more than 0 and at most 100, got {args.rate}")
+
+    def work(
+        clients: cli.ClientFactory, state_machine: cli.StateMachine, window: cli.Window
+    ) -> int:
+        settings = resolve_settings(
+            state_machine,
+            vault_name=args.vault_name,
+            backup_account_id=args.backup_account_id,
+            backup_region=args.backup_region,
+            backup_region_alternate=args.backup_region_alternate,
+            new_delete_after_days=args.new_delete_after_days,
+            copies_only=args.copies_only,
+        )
+        return backfill(
+            clients("backup", state_machine.region),
+            clients("stepfunctions", state_machine.region),
+            state_machine,
+            settings,
+            window=window,
+            now=now,
+            apply=args.apply,
+            include_plan_backups=args.include_plan_backups,
+            rate=args.rate,
+            sleeper=sleeper,
+            console=console,
+        ).exit_code
+
+    now = clock() if clock is not None else datetime.now(UTC)
+    return cli.run_on_state_machine(
+        PROGRAM, args, now=now, client_factory=client_factory, work=work
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import boto3
 import botocore.exceptions
@@ -51,6 +51,43 @@ _CREDENTIAL_CODES = {
     "ExpiredTokenException",
     "InvalidToken",
 }
+
+
+PlanT = TypeVar("PlanT")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[PlanT]):
+    """What happened to one planned item when the plan was applied."""
+
+    plan: PlanT
+    ok: bool
+    detail: str
+    execution_arn: str | None = None
+
+
+@dataclass
+class Report(Generic[PlanT]):
+    """A script's plan and, after --apply, its outcomes; the exit code follows from both."""
+
+    target: str
+    window: Window
+    plans: list[PlanT] = field(default_factory=list)
+    outcomes: list[Outcome[PlanT]] = field(default_factory=list)
+    applied: bool = False
+    # The planned action that needs a person, so the run ends with EXIT_FAILED.
+    needs_person: ClassVar[str] = ""
+
+    def count(self, action: str) -> int:
+        return sum(1 for p in self.plans if getattr(p, "action", None) == action)
+
+    @property
+    def failed(self) -> list[Outcome[PlanT]]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAILED if self.failed or self.count(self.needs_person) else EXIT_OK
 
 
 class ConfigError(Exception):
@@ -399,3 +436,42 @@ def make_console() -> Console:
 def fail(program: str, message: str) -> int:
     print(f"{program}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+# -- the shape every state machine script's main() shares ----------------------------------------
+
+
+def run_on_state_machine(
+    program: str,
+    args: argparse.Namespace,
+    *,
+    now: datetime,
+    client_factory: ClientFactory | None,
+    work: Callable[[ClientFactory, StateMachine, Window], int],
+) -> int:
+    """Resolve the window, region, credentials and state machine, then run `work`.
+
+    Every configuration problem ends here as one line on stderr and exit code 2, and so does
+    an AWS refusal while planning: the scripts read everything before they write anything.
+    """
+    try:
+        window = parse_window(args.since, args.until, now)
+        region = state_machine_region(args.state_machine_arn, args.region)
+        if region is not None:
+            check_region(region)
+        with aws_setup_errors():
+            if client_factory is None:
+                client_factory, region = session_client_factory(args.profile, region)
+            elif region is None:
+                raise ConfigError("no region: pass --region")
+            state_machine = resolve_state_machine(
+                client_factory,
+                arn=args.state_machine_arn,
+                stack_name=args.stack_name,
+                region=region,
+            )
+            return work(client_factory, state_machine, window)
+    except ConfigError as error:
+        return fail(program, str(error))
+    except botocore.exceptions.ClientError as error:
+        return fail(program, f"AWS refused a read: {error_text(error)}")

@@ -32,7 +32,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -107,32 +107,15 @@ class RerunPlan:
     new_name: str | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    plan: RerunPlan
-    ok: bool
-    detail: str
-    execution_arn: str | None = None
+Outcome = cli.Outcome[RerunPlan]
 
 
-@dataclass
-class RerunReport:
-    state_machine_arn: str
-    window: cli.Window
-    plans: list[RerunPlan] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
-    applied: bool = False
-
-    def count(self, action: Action) -> int:
-        return sum(1 for p in self.plans if p.action == action)
+class RerunReport(cli.Report[RerunPlan]):
+    needs_person = "unable"
 
     @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    @property
-    def exit_code(self) -> int:
-        return cli.EXIT_FAILED if self.failed or self.count("unable") else cli.EXIT_OK
+    def state_machine_arn(self) -> str:
+        return self.target
 
 
 # -- pure planning --------------------------------------------------------------------------------
@@ -435,41 +418,26 @@ def main(
     clock: Callable[[], datetime] | None = None,
 ) -> int:
     args = build_parser().parse_args(argv)
-    now = clock() if clock is not None else datetime.now(UTC)
     console = cli.make_console()
-    try:
-        window = cli.parse_window(args.since, args.until, now)
-        region = cli.state_machine_region(args.state_machine_arn, args.region)
-        if region is not None:
-            cli.check_region(region)
-        with cli.aws_setup_errors():
-            if client_factory is None:
-                client_factory, region = cli.session_client_factory(args.profile, region)
-            elif region is None:
-                raise cli.ConfigError("no region: pass --region")
-            state_machine = cli.resolve_state_machine(
-                client_factory,
-                arn=args.state_machine_arn,
-                stack_name=args.stack_name,
-                region=region,
-            )
-            report = rerun(
-                client_factory("stepfunctions", state_machine.region),
-                state_machine,
-                window=window,
-                now=now,
-                apply=args.apply,
-                statuses=tuple(args.status or STATUSES),
-                allow_redrive=not args.no_redrive,
-                console=console,
-            )
-    except cli.ConfigError as error:
-        return cli.fail(PROGRAM, str(error))
-    except botocore.exceptions.ClientError as error:
-        # Listing or describing failed (permissions, throttling beyond retries): nothing was
-        # re-run because planning comes first.
-        return cli.fail(PROGRAM, f"AWS refused a read: {cli.error_text(error)}")
-    return report.exit_code
+
+    def work(
+        clients: cli.ClientFactory, state_machine: cli.StateMachine, window: cli.Window
+    ) -> int:
+        return rerun(
+            clients("stepfunctions", state_machine.region),
+            state_machine,
+            window=window,
+            now=now,
+            apply=args.apply,
+            statuses=tuple(args.status or STATUSES),
+            allow_redrive=not args.no_redrive,
+            console=console,
+        ).exit_code
+
+    now = clock() if clock is not None else datetime.now(UTC)
+    return cli.run_on_state_machine(
+        PROGRAM, args, now=now, client_factory=client_factory, work=work
+    )
 
 
 if __name__ == "__main__":

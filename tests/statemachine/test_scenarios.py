@@ -327,3 +327,20 @@ def test_a_scheduled_backup_is_copied_when_plans_do_not_copy(twin: Twin) -> None
 
     assert execution.status == "SUCCEEDED", execution.cause
     assert world.recovery_point_of(job).lifecycle == {"DeleteAfterDays": 8}
+
+
+def test_with_lifecycle_updates_off_both_copies_are_made_and_the_original_kept(
+    twin: Twin,
+) -> None:
+    world = make_world(twin, Settings(enable_update_lifecycle=False))
+    job = world.backup()
+    execution = only(world.settle())
+
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.path[-1] == "CopiedRetentionKept"
+    original = world.recovery_point_of(job)
+    assert len(world.copies_of(original)) == 2
+    assert original.lifecycle == {"DeleteAfterDays": 14}
+    assert not any(
+        c.operation == "update_recovery_point_lifecycle" for c in world.twin.backup.calls
+    )

@@ -45,7 +45,7 @@ demo: $(PY_OK) ## Run the whole workflow on the local AWS twin and draw what hap
 	$(BIN)/python scripts/demo.py
 
 bench: $(PY_OK) ## Reproduce the figures in the README's benchmark table.
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lock: ## Re-resolve requirements.in into exact pins (needs network access to PyPI).
 	rm -rf /tmp/backup-events-lock && $(PYTHON) -m venv /tmp/backup-events-lock

@@ -344,3 +344,17 @@ def test_with_lifecycle_updates_off_both_copies_are_made_and_the_original_kept(
     assert not any(
         c.operation == "update_recovery_point_lifecycle" for c in world.twin.backup.calls
     )
+
+
+def test_if_aws_refused_a_lone_cold_minus_one_the_cut_fails_safely_by_name(world: World) -> None:
+    """aws-facts.md §B.4 marks the cancel-a-cold-move request UNCERTAIN: if AWS refuses it,
+    the execution fails with AWS's error and the original keeps its whole lifecycle."""
+    world.twin.backup.accept_cold_minus_one = False
+    job = world.backup(lifecycle={"DeleteAfterDays": 365, "MoveToColdStorageAfterDays": 30})
+    execution = only(world.settle())
+
+    assert (execution.status, execution.error) == ("FAILED", "InvalidParameterValueException")
+    assert execution.path[-1] == "RetentionNotCut"
+    original = world.recovery_point_of(job)
+    assert original.lifecycle == {"DeleteAfterDays": 365, "MoveToColdStorageAfterDays": 30}
+    assert len(world.copies_of(original)) == 2

@@ -36,6 +36,9 @@ lint: $(PY_OK) $(JS_OK) $(CHECKOV_OK)
 	$(BIN)/python scripts/lint_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(PY_OK)
+	# The retention cut deletes data early on purpose: every branch of it must be exercised.
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_retention.py \
+		--cov=tasks.retention --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
 	$(BIN)/pytest
 
 build: $(PY_OK) ## Regenerate infrastructure/backup_events_aws.yaml from its sources.

@@ -1066,13 +1066,9 @@ class BackupTwin:
             self._vault_or_404(account, region, p["BackupVaultName"])
             self._validate_lifecycle(p.get("Lifecycle"))
             token = p.get("IdempotencyToken")
-            known = self._by_token.get(("backup", account, region, token)) if token else None
+            known = self._started_with(token, "backup", account, region)
             if known is not None:
-                return {
-                    "BackupJobId": known.job_id,
-                    "CreationDate": _epoch(known.creation_date),
-                    "IsParent": False,
-                }
+                return known
             job = self._create_backup_job(
                 account,
                 region,
@@ -1091,6 +1087,20 @@ class BackupTwin:
             "CreationDate": _epoch(job.creation_date),
             "IsParent": False,
         }
+
+    def _started_with(
+        self, token: str | None, kind: str, account: str, region: str
+    ) -> dict[str, Any] | None:
+        """The answer to a start already made with this token in this account and region.
+
+        "Retrying a successful request with the same idempotency token results in a success
+        message with no action taken" (§B.1): the same job, nothing new.
+        """
+        job = self._by_token.get((kind, account, region, token)) if token else None
+        if job is None:
+            return None
+        id_key = "CopyJobId" if kind == "copy" else "BackupJobId"
+        return {id_key: job.job_id, "CreationDate": _epoch(job.creation_date), "IsParent": False}
 
     def _job(self, account: str, region: str, job_id: str, kind: str) -> Job:
         job = self.jobs.get(job_id)
@@ -1125,15 +1135,9 @@ class BackupTwin:
         self._validate_lifecycle(p.get("Lifecycle"))
         with self._lock:
             token = p.get("IdempotencyToken")
-            known = self._by_token.get(("copy", account, region, token)) if token else None
+            known = self._started_with(token, "copy", account, region)
             if known is not None:
-                # "Retrying a successful request with the same idempotency token results in a
-                # success message with no action taken" (§B.1).
-                return {
-                    "CopyJobId": known.job_id,
-                    "CreationDate": _epoch(known.creation_date),
-                    "IsParent": False,
-                }
+                return known
             point = self._point_in_vault(
                 account, region, p["SourceBackupVaultName"], p["RecoveryPointArn"]
             )

@@ -129,34 +129,8 @@ def _encode_variable_declarations(bindings: dict[str, Any]) -> str:
 
 
 def _query_evaluation_error(env: Any, expression: str, error: Exception) -> Exception:
-    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-
-    name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=name,
-            event_type=HistoryEventType.EvaluationFailed,
-            event_details=EventDetails(
-                evaluationFailedEventDetails=EvaluationFailedEventDetails(
-                    cause=(
-                        f"An error occurred while evaluating the expression '{expression}': {error}"
-                    ),
-                    error=name.error_name,
-                )
-            ),
-        )
+    return _evaluation_failure(
+        env, f"An error occurred while evaluating the expression '{expression}': {error}"
     )
 
 

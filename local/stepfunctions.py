@@ -1,6 +1,6 @@
 """Patches that make moto's Step Functions interpreter (LocalStack's ASL engine) run our workflow.
 
-Each gap is described in ../shared/reference/local-testing.md §1, and each patch here has a test
+Each gap is described in local-testing.md §1 (see docs/aws-facts.md), and each patch has a test
 in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves what it patches.
 
 - JSONata and variables: moto ships the evaluator as `None`; plug in jsonata-python, with

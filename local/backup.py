@@ -252,7 +252,7 @@ class Job:
     # backup jobs
     vault_name: str | None = None
     recovery_point_arn: str | None = None
-    copy_actions: tuple[str, ...] = ()
+    copy_actions: tuple[CopyAction, ...] = ()
     continuous: bool = False
     encryption_key_arn: str | None = None
     # copy jobs
@@ -315,6 +315,17 @@ class Job:
             if self.lifecycle:
                 common["RecoveryPointLifecycle"] = dict(self.lifecycle)
         return common
+
+
+@dataclass(frozen=True)
+class CopyAction:
+    """A backup plan rule's copy action: where to, and the copy's own lifecycle if it has one.
+
+    Without a lifecycle the copy takes the original's (aws-facts.md §B.1).
+    """
+
+    destination_vault_arn: str
+    lifecycle: dict[str, Any] | None = None
 
 
 @dataclass
@@ -699,15 +710,15 @@ class BackupTwin:
             self._complete_copy(job, at)
         self._announce(job)
         if job.kind == "backup":
-            for destination in job.copy_actions:
+            for action in job.copy_actions:
                 # A plan's copy actions start when its backup completes.
                 self._create_copy_job(
                     account=job.account,
                     region=job.region,
                     source_point=self.points[job.recovery_point_arn or ""],
-                    destination_vault_arn=destination,
+                    destination_vault_arn=action.destination_vault_arn,
                     iam_role_arn=job.iam_role_arn,
-                    lifecycle=None,
+                    lifecycle=action.lifecycle,
                     created_by=job.created_by,
                     token=None,
                     created=at,
@@ -878,7 +889,7 @@ class BackupTwin:
         iam_role_arn: str,
         lifecycle: dict[str, Any] | None,
         created_by: dict[str, str] | None,
-        copy_actions: tuple[str, ...] = (),
+        copy_actions: tuple[CopyAction, ...] = (),
         continuous: bool = False,
         encryption_key_arn: str | None = None,
         backup_size: int = 36048,
@@ -914,7 +925,7 @@ class BackupTwin:
         *,
         lifecycle: dict[str, Any] | None = None,
         plan: PlanInfo | None = None,
-        copy_actions: Iterable[str] = (),
+        copy_actions: Iterable[str | CopyAction] = (),
         continuous: bool = False,
         iam_role_arn: str | None = None,
         encryption_key_arn: str | None = None,
@@ -922,11 +933,16 @@ class BackupTwin:
     ) -> str:
         """What a backup plan (or the console) does: start a backup job, as AWS would.
 
-        `fail` makes the job end FAILED with that status message when its time is up.
+        `fail` makes the job end FAILED with that status message when its time is up. A copy
+        action is a destination vault ARN, or a CopyAction when the plan gives the copy its own
+        lifecycle.
         """
+        actions = tuple(a if isinstance(a, CopyAction) else CopyAction(a) for a in copy_actions)
         with self._lock:
             self._vault_or_404(account, region, vault_name)
             self._validate_lifecycle(lifecycle)
+            for action in actions:
+                self._validate_lifecycle(action.lifecycle)
             if plan is not None:
                 plan.account, plan.region = plan.account or account, plan.region or region
             job = self._create_backup_job(
@@ -937,7 +953,7 @@ class BackupTwin:
                 iam_role_arn or default_role(account),
                 lifecycle,
                 plan.created_by() if plan else None,
-                tuple(copy_actions),
+                actions,
                 continuous,
                 encryption_key_arn,
             )

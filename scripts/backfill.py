@@ -399,7 +399,7 @@ def plan_point(
         return result("skip", f"execution {running_execution} is already running for it")
 
     destinations = settings.deployment.destinations(place.partition, place.region)
-    missing = verify(copy_jobs, destinations).missing
+    missing = verify(copy_jobs, destinations, arn).missing
     cut_pending, cut_text = retention_pending(point, settings, now, vault_locked)
     if not missing and not cut_pending:
         return result("done", f"both copies COMPLETED; {cut_text}")

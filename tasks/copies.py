@@ -127,10 +127,19 @@ def check_destinations(destinations: Iterable[str]) -> tuple[str, str]:
     return found[0], found[1]
 
 
-def verify(copy_jobs: Iterable[Mapping[str, Any]], destinations: Iterable[str]) -> Verification:
-    """Both required copies verified means a COMPLETED job with a recovery point in each."""
+def verify(
+    copy_jobs: Iterable[Mapping[str, Any]],
+    destinations: Iterable[str],
+    recovery_point_arn: str,
+) -> Verification:
+    """Both required copies verified means a COMPLETED job with a recovery point in each.
+
+    Only jobs whose source is `recovery_point_arn` count: the list is fetched by source, but a
+    copy of another recovery point passing for this one would let the wrong original be cut.
+    Each copy's reported lifecycle is kept so the cut can check the copies outlive it.
+    """
     destinations = check_destinations(destinations)
-    jobs = list(copy_jobs)
+    jobs = [j for j in copy_jobs if j.get("SourceRecoveryPointArn") == recovery_point_arn]
     copies: list[dict[str, Any]] = []
     missing: list[str] = []
     for destination in destinations:
@@ -145,14 +154,17 @@ def verify(copy_jobs: Iterable[Mapping[str, Any]], destinations: Iterable[str]) 
             missing.append(destination)
             continue
         latest = max(done, key=_created)
-        copies.append(
-            {
-                "DestinationBackupVaultArn": destination,
-                "CopyJobId": latest.get("CopyJobId"),
-                "DestinationRecoveryPointArn": latest.get("DestinationRecoveryPointArn"),
-                "CompletionDate": latest.get("CompletionDate"),
-            }
-        )
+        summary = {
+            "DestinationBackupVaultArn": destination,
+            "CopyJobId": latest.get("CopyJobId"),
+            "DestinationRecoveryPointArn": latest.get("DestinationRecoveryPointArn"),
+            "CompletionDate": latest.get("CompletionDate"),
+        }
+        if latest.get("DestinationRecoveryPointLifecycle") is not None:
+            summary["DestinationRecoveryPointLifecycle"] = latest[
+                "DestinationRecoveryPointLifecycle"
+            ]
+        copies.append(summary)
     return Verification(not missing, tuple(copies), tuple(missing))
 
 

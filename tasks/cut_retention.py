@@ -2,9 +2,10 @@
 
 The one write in the product that deletes data early, so it re-checks everything itself rather
 than trusting the path that led here: both copies must be COMPLETED according to AWS Backup's
-own copy jobs (not events), the vault must not be locked, and the new lifecycle comes from the
-pure, property-tested rules in tasks/retention.py. Applying it twice is harmless: the second
-time the retention is already short enough and nothing is written.
+own copy jobs (not events), each copy must be kept at least as long as the original would have
+been, the vault must not be locked, and the new lifecycle comes from the pure, property-tested
+rules in tasks/retention.py. Applying it twice is harmless: the second time the retention is
+already short enough and nothing is written.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from tasks.aws import BackupClient, call, copy_jobs_of, json_object
 from tasks.copies import verify
-from tasks.errors import CopiesNotVerified, RecoveryPointNotEligible
+from tasks.errors import CopiesExpireTooSoon, CopiesNotVerified, RecoveryPointNotEligible
 from tasks.inputs import VAULT_ARN, VAULT_NAME
 from tasks.logs import make_logger, start_task, write_call
 from tasks.points import describe_point
-from tasks.retention import decide_retention_cut
+from tasks.retention import copies_expiring_early, decide_retention_cut
 
 logger = make_logger()
 
@@ -32,7 +33,9 @@ def cut_retention(
     new_delete_after_days: int,
     now: datetime,
 ) -> dict[str, Any]:
-    verification = verify(copy_jobs_of(backup, recovery_point_arn), destinations)
+    verification = verify(
+        copy_jobs_of(backup, recovery_point_arn), destinations, recovery_point_arn
+    )
     if not verification.verified:
         raise CopiesNotVerified(
             f"Not cutting {recovery_point_arn}: no completed copy in {list(verification.missing)}"
@@ -53,6 +56,19 @@ def cut_retention(
         "Copies": list(verification.copies),
     }
     if decision.action == "update":
+        short = copies_expiring_early(
+            decision.current,
+            {
+                str(c["DestinationRecoveryPointArn"]): c.get("DestinationRecoveryPointLifecycle")
+                for c in verification.copies
+            },
+        )
+        if short:
+            raise CopiesExpireTooSoon(
+                f"Not cutting {recovery_point_arn}: the original would have outlived its "
+                f"copies. {'; '.join(short)}. Give the copies a retention at least as long "
+                "as the original's, or copy again."
+            )
         updated = write_call(
             logger,
             backup.update_recovery_point_lifecycle,

@@ -40,6 +40,10 @@ class CopiesNotVerified(TaskError):
     """AWS Backup does not show a COMPLETED copy in every required destination vault."""
 
 
+class CopiesExpireTooSoon(TaskError):
+    """A verified copy keeps a shorter retention than the original: cutting would lose data."""
+
+
 class AwsError(TaskError):
     """An AWS API error, re-raised under its AWS error code so the ASL can match it by name."""
 

@@ -20,6 +20,7 @@ __all__ = [
     "RecoveryPoint",
     "RetentionDecision",
     "age_in_days",
+    "copies_expiring_early",
     "decide_retention_cut",
 ]
 
@@ -342,3 +343,45 @@ def decide_retention_cut(
         new,
         floor,
     )
+
+
+def _copy_delete_after_days(reported: Mapping[str, Any] | None) -> int | None:
+    """A copy's DeleteAfterDays as AWS reports it on the copy job; None when it has none.
+
+    A missing lifecycle means the copy took the original's (aws-facts.md §B.1: "if you omit a
+    copy lifecycle, the source lifecycle applies"), and "Always" (-1 or no DeleteAfterDays)
+    means it inherited the original's expiry date. Both are read as "the original's retention
+    when the copy was made". [UNCERTAIN] That the inheritance is fixed when the copy is made
+    is an assumption: the copy is another account's recovery point, which the original's
+    lifecycle update cannot reach.
+    """
+    if reported is None:
+        return None
+    days = _optional_int(reported, "DeleteAfterDays")
+    return None if days == NEVER else days
+
+
+def copies_expiring_early(
+    original: Lifecycle, copies: Mapping[str, Mapping[str, Any] | None]
+) -> list[str]:
+    """Why each copy (by ARN) could be deleted before the original would have been; [] if none.
+
+    Copies count their retention from the original's creation date (aws-facts.md §B.1), so a
+    copy keeping DeleteAfterDays at least as long as the original's lives at least as long.
+    An original that never expires needs copies that never expire, or that keep AWS's
+    100-year maximum. A lifecycle this code cannot read counts as too short.
+    """
+    kept = original.delete_after_days
+    needed = MAX_DAYS if kept is None or kept == NEVER else kept
+    problems: list[str] = []
+    for arn, reported in copies.items():
+        try:
+            days = _copy_delete_after_days(reported)
+        except ValueError as error:
+            problems.append(f"{arn}: its lifecycle cannot be read ({error})")
+            continue
+        if days is not None and days < needed:
+            problems.append(
+                f"{arn} is kept {_days(days)}, shorter than the original's {_retention_text(kept)}"
+            )
+    return problems

@@ -23,6 +23,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
     destinations = task.fields.strings("Destinations", VAULT_ARN, 2)
     jobs = copy_jobs_of(task.backup, task.recovery_point_arn)
-    result = verify(jobs, destinations).to_output()
+    result = verify(jobs, destinations, task.recovery_point_arn).to_output()
     logger.info("copies checked", extra={"verification": result})
     return result

@@ -51,7 +51,13 @@ TASK_ROLE_ACTIONS: dict[str, set[str]] = {
     },
 }
 
-THIS_ACCOUNT_ONLY = {"StringEquals": {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}}
+# Each Region's stack serves only its own account's backups in that Region.
+AT_HOME = {
+    "StringEquals": {
+        "aws:ResourceAccount": {"Ref": "AWS::AccountId"},
+        "aws:RequestedRegion": {"Ref": "AWS::Region"},
+    }
+}
 
 
 def get_att(logical_id: str, attribute: str = "Arn") -> dict[str, Any]:
@@ -237,7 +243,7 @@ def test_no_role_grants_a_wildcard_action() -> None:
     assert wildcards == []
 
 
-def test_backup_writes_are_scoped_to_this_account_with_aws_resource_account() -> None:
+def test_backup_writes_are_scoped_to_this_account_and_region() -> None:
     # Recovery point ARNs carry no vault and sometimes no account (aws-facts.md §B.9), so the
     # resource cannot be narrowed; the account condition is what keeps writes at home.
     writes = {"backup:StartCopyJob", "backup:UpdateRecoveryPointLifecycle"}
@@ -250,8 +256,8 @@ def test_backup_writes_are_scoped_to_this_account_with_aws_resource_account() ->
         and not action.startswith(("backup:Describe", "backup:List", "backup:Get"))
     }
     assert scoped == {
-        ("StartCopyJobRole", "backup:StartCopyJob"): THIS_ACCOUNT_ONLY,
-        ("CutRetentionRole", "backup:UpdateRecoveryPointLifecycle"): THIS_ACCOUNT_ONLY,
+        ("StartCopyJobRole", "backup:StartCopyJob"): AT_HOME,
+        ("CutRetentionRole", "backup:UpdateRecoveryPointLifecycle"): AT_HOME,
     }
     assert {action for _, action in scoped} == writes
 
@@ -364,3 +370,14 @@ def test_rules_pass_the_event_to_the_state_machine_unchanged() -> None:
         assert not {"Input", "InputPath", "InputTransformer"} & set(target), name
         assert target["RoleArn"] == get_att("EventsRole"), name
         assert target["DeadLetterConfig"] == {"Arn": get_att("ErrorQueue")}, name
+
+
+def test_the_alarm_topic_never_uses_the_aws_managed_key_cloudwatch_cannot_publish_to() -> None:
+    # docs.aws.amazon.com/sns/latest/dg/sns-key-management.html: an alarm's notification to a
+    # topic under alias/aws/sns is dropped, since that key's policy cannot admit CloudWatch.
+    topic = template()["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {
+        "Fn::If": ["EncryptionKeyGiven", {"Ref": "EncryptionKmsKey"}, {"Ref": "AWS::NoValue"}]
+    }
+    key = template()["Parameters"]["EncryptionKmsKey"]["Description"]
+    assert "cloudwatch.amazonaws.com" in key

@@ -24,6 +24,10 @@ LAMBDA_SERVICE_ERRORS = {
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    # A function that times out or crashes reports these (aws-facts.md §C.5); every task is
+    # safe to run again, so they are retried like the service's own errors.
+    "Lambda.Unknown",
+    "Sandbox.Timedout",
 }
 
 
@@ -96,6 +100,17 @@ def test_every_task_is_bounded_retried_and_caught(definition: dict[str, Any], na
     assert not caught & {"CopyJobTimedOut", "CopyJobNotFinished", "States.Timeout"}
 
 
+@pytest.mark.parametrize("name", [n for n in tasks_of(source(NAME)) if n.startswith("WaitFor")])
+def test_a_long_wait_survives_scattered_transient_errors(
+    definition: dict[str, Any], name: str
+) -> None:
+    # A retrier's attempts count across every visit while the state runs (aws-facts.md §C.4),
+    # so over days of polling a handful of throttles would otherwise end the wait.
+    for retrier in definition["States"][name]["Retry"]:
+        if set(retrier["ErrorEquals"]) & (LAMBDA_SERVICE_ERRORS | set(errors.TRANSIENT_AWS_ERRORS)):
+            assert retrier["MaxAttempts"] >= 50, retrier["ErrorEquals"]
+
+
 def test_every_error_name_in_the_definition_is_one_a_task_raises(
     definition: dict[str, Any],
 ) -> None:
@@ -105,7 +120,7 @@ def test_every_error_name_in_the_definition_is_one_a_task_raises(
             names |= set(handler["ErrorEquals"])
         if state["Type"] == "Fail" and "{%" not in state["Error"]:
             names.add(state["Error"])
-    ours = {n for n in names if not n.startswith(("States.", "Lambda."))}
+    ours = {n for n in names if not n.startswith(("States.", "Lambda.", "Sandbox."))}
     for name in ours:
         error_class = getattr(errors, name, None)
         assert isinstance(error_class, type), name

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
-from local.backup import PlanInfo
+from local.backup import CopyAction, PlanInfo
 from local.twin import Twin
 from local.workflow import Settings
 from tests.statemachine.conftest import World, make_world
@@ -218,6 +218,34 @@ def test_a_plans_copies_arriving_one_at_a_time_first_do_nothing_then_cut(world: 
     jobs = world.copy_jobs_of(original)
     assert len(jobs) == 2
     assert all(j.created_by for j in jobs)
+
+
+def test_a_plan_copy_kept_shorter_than_the_original_stops_the_cut_by_name(world: World) -> None:
+    """A plan whose copy to the backup Region keeps 7 days, for an original kept 35.
+
+    Cutting the original would leave the data 7 days in one Region where the user asked for
+    35, so the execution fails at RetentionNotCut and the original keeps its retention.
+    """
+    to_backup_region = world.vault_arn(BACKUP_ACCOUNT, BACKUP_REGION)
+    job = world.backup(
+        lifecycle={"DeleteAfterDays": 35},
+        plan=PlanInfo(),
+        copy_actions=[
+            CopyAction(to_backup_region, {"DeleteAfterDays": 7}),
+            world.vault_arn(BACKUP_ACCOUNT, MAIN_REGION),
+        ],
+    )
+    executions = sorted(world.settle(), key=lambda e: e.history[0]["timestamp"])
+
+    assert [e.status for e in executions] == ["SUCCEEDED", "FAILED"]
+    failed = executions[1]
+    assert (failed.error, failed.path[-1]) == ("CopiesExpireTooSoon", "RetentionNotCut")
+    assert "kept 7 days, shorter than the original's 35 days" in (failed.cause or "")
+    original = world.recovery_point_of(job)
+    assert original.lifecycle == {"DeleteAfterDays": 35}
+    assert not any(
+        c.operation == "update_recovery_point_lifecycle" for c in world.twin.backup.calls
+    )
 
 
 def test_retention_already_short_makes_no_update_call(world: World) -> None:

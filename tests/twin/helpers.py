@@ -23,6 +23,7 @@ from local.accounts import (
     OTHER_REGION,
     RESOURCE_ACCOUNT,
 )
+from local.backup import CopyAction, PlanInfo
 from local.twin import Twin
 
 VAULT = "BackupEvents-Sample"
@@ -127,6 +128,18 @@ class Layout:
         arn = self.twin.backup.jobs[job_id].recovery_point_arn
         assert arn is not None, "the backup job did not complete"
         return arn
+
+    def start_plan_backup(self, *copy_actions: str | CopyAction, **kwargs: Any) -> str:
+        """A backup plan's backup of EFS with these copy actions; returns the backup job ID."""
+        return self.twin.backup.start_backup(
+            RESOURCE_ACCOUNT,
+            MAIN_REGION,
+            VAULT,
+            EFS,
+            plan=kwargs.pop("plan", None) or PlanInfo(),
+            copy_actions=copy_actions,
+            **kwargs,
+        )
 
     def start_copy(
         self, point_arn: str, destination: str | None = None, **kwargs: Any

@@ -122,14 +122,7 @@ def test_copy_job_events_have_the_documented_shapes_and_quirks(layout: Layout, t
     assert_shaped_like(failed, "copy_job_failed.json")
     assert failed["detail"]["statusMessage"] == "Access denied: test."
 
-    twin.backup.start_backup(
-        RESOURCE_ACCOUNT,
-        MAIN_REGION,
-        VAULT,
-        EFS,
-        plan=PlanInfo(),
-        copy_actions=[layout.to_backup_region],
-    )
+    layout.start_plan_backup(layout.to_backup_region)
     layout.run(timedelta(hours=2))
     by_plan = [e for e in layout.copy_events() if "createdBy" in e["detail"]]
     assert [e["detail"]["state"] for e in by_plan] == ["RUNNING", "COMPLETED"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from moto.core.exceptions import JsonRESTError
 
 from local.accounts import BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT, SECOND_RESOURCE_ACCOUNT
-from local.backup import PlanInfo
+from local.backup import CopyAction, PlanInfo
 from local.twin import Twin
 from tests.twin.helpers import EBS, EFS, EFS_2, EFS_3, VAULT, Layout, role
 
@@ -173,14 +174,8 @@ def test_a_plan_backup_starts_its_copy_actions_when_it_completes(
 ) -> None:
     """§A.3: plan-initiated copies carry createdBy; they start when the backup completes."""
     plan = PlanInfo()
-    job_id = twin.backup.start_backup(
-        RESOURCE_ACCOUNT,
-        MAIN_REGION,
-        VAULT,
-        EFS,
-        lifecycle={"DeleteAfterDays": 35},
-        plan=plan,
-        copy_actions=[layout.to_backup_region],
+    job_id = layout.start_plan_backup(
+        layout.to_backup_region, lifecycle={"DeleteAfterDays": 35}, plan=plan
     )
     assert layout.source.list_copy_jobs()["CopyJobs"] == []
     layout.run(twin.backup.backup_duration)
@@ -201,3 +196,28 @@ def test_a_plan_backup_starts_its_copy_actions_when_it_completes(
     assert backup_job["CreatedBy"] == copy["CreatedBy"]
     layout.run(twin.backup.copy_duration)
     assert layout.state(copy["CopyJobId"]) == "COMPLETED"
+
+
+def test_a_copy_action_with_its_own_lifecycle_gives_the_copy_that_lifecycle(
+    layout: Layout, twin: Twin
+) -> None:
+    """§B.1: a copy takes its copy action's lifecycle, else the original's."""
+    layout.start_plan_backup(
+        CopyAction(layout.to_backup_region, {"DeleteAfterDays": 7}),
+        lifecycle={"DeleteAfterDays": 35},
+    )
+    layout.run(twin.backup.backup_duration + twin.backup.copy_duration)
+    (copy,) = layout.source.list_copy_jobs()["CopyJobs"]
+    assert copy["State"] == "COMPLETED"
+    assert copy["DestinationRecoveryPointLifecycle"] == {"DeleteAfterDays": 7}
+    made = twin.backup.points[copy["DestinationRecoveryPointArn"]]
+    assert made.lifecycle == {"DeleteAfterDays": 7}
+    assert made.creation_date == twin.backup.points[copy["SourceRecoveryPointArn"]].creation_date
+
+
+def test_a_copy_action_with_an_invalid_lifecycle_is_refused_before_the_backup_starts(
+    layout: Layout, twin: Twin
+) -> None:
+    with pytest.raises(JsonRESTError, match="DeleteAfterDays cannot be less than 1"):
+        layout.start_plan_backup(CopyAction(layout.to_backup_region, {"DeleteAfterDays": 0}))
+    assert twin.backup.jobs == {}

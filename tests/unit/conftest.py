@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from local.accounts import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT, acting_as
-from local.backup import Job, PlanInfo
+from local.backup import CopyAction, Job, PlanInfo
 from local.twin import Twin
 from local.workflow import COPY_ROLE_NAME, Settings, create_vaults
 from tasks import (
@@ -67,7 +67,7 @@ class World:
         lifecycle: dict[str, Any] | None = None,
         plan: PlanInfo | None = None,
         continuous: bool = False,
-        copy_actions: tuple[str, ...] = (),
+        copy_actions: tuple[str | CopyAction, ...] = (),
     ) -> dict[str, Any]:
         """Make a backup as AWS would and return its "Backup Job State Change" COMPLETED event."""
         job_id = self.twin.backup.start_backup(

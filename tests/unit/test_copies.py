@@ -163,7 +163,7 @@ def test_a_retry_already_running_after_a_failure_is_reused() -> None:
 
 def test_both_copies_completed_are_verified() -> None:
     jobs = [job("COMPLETED", WEST, job_id="W"), job("COMPLETED", EAST, job_id="E")]
-    result = verify(jobs, [WEST, EAST])
+    result = verify(jobs, [WEST, EAST], ORIGINAL)
     assert result.verified
     assert result.missing == ()
     assert [c["CopyJobId"] for c in result.copies] == ["W", "E"]
@@ -202,7 +202,7 @@ def test_both_copies_completed_are_verified() -> None:
 )
 def test_a_copy_not_completed_in_its_vault_is_missing(second: dict[str, Any] | None) -> None:
     jobs = [job("COMPLETED", WEST, job_id="W")] + ([second] if second else [])
-    result = verify(jobs, [WEST, EAST])
+    result = verify(jobs, [WEST, EAST], ORIGINAL)
     assert not result.verified
     assert result.missing == (EAST,)
     assert [c["CopyJobId"] for c in result.copies] == ["W"]
@@ -214,7 +214,30 @@ def test_the_latest_completed_copy_is_reported() -> None:
         job("COMPLETED", WEST, created="2026-11-21T05:00:00Z", job_id="new"),
         job("COMPLETED", EAST, job_id="E"),
     ]
-    assert verify(jobs, [WEST, EAST]).copies[0]["CopyJobId"] == "new"
+    assert verify(jobs, [WEST, EAST], ORIGINAL).copies[0]["CopyJobId"] == "new"
+
+
+def test_a_copy_of_another_recovery_point_never_verifies_this_one() -> None:
+    other = "arn:aws:backup:us-east-1:000022224444:recovery-point:0d1e2f3a-another"
+    jobs = [
+        job("COMPLETED", WEST, job_id="W"),
+        job("COMPLETED", EAST, job_id="E", SourceRecoveryPointArn=other),
+    ]
+    result = verify(jobs, [WEST, EAST], ORIGINAL)
+    assert not result.verified
+    assert result.missing == (EAST,)
+
+
+def test_each_copy_keeps_the_lifecycle_aws_reports_for_it() -> None:
+    jobs = [
+        job(
+            "COMPLETED", WEST, job_id="W", DestinationRecoveryPointLifecycle={"DeleteAfterDays": 7}
+        ),
+        job("COMPLETED", EAST, job_id="E"),
+    ]
+    west, east = verify(jobs, [WEST, EAST], ORIGINAL).copies
+    assert west["DestinationRecoveryPointLifecycle"] == {"DeleteAfterDays": 7}
+    assert "DestinationRecoveryPointLifecycle" not in east
 
 
 @pytest.mark.parametrize(
@@ -233,7 +256,7 @@ def test_verification_needs_two_vaults_of_one_account_in_two_regions(
 ) -> None:
     jobs = [job("COMPLETED", d, job_id=str(n)) for n, d in enumerate(destinations)]
     with pytest.raises(InvalidInput, match="Destinations"):
-        verify(jobs, destinations)
+        verify(jobs, destinations, ORIGINAL)
 
 
 # --- copy_job_outcome ----------------------------------------------------------------------

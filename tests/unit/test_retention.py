@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from tasks.retention import (
     MAX_DAYS,
+    NEVER,
     Lifecycle,
     RecoveryPoint,
     RetentionDecision,
     age_in_days,
+    copies_expiring_early,
     decide_retention_cut,
 )
 
@@ -827,3 +829,59 @@ def test_property_age_in_days_is_elapsed_time_rounded_up(start: datetime, span: 
     assert timedelta(days=age) >= span
     if span > timedelta(0):
         assert timedelta(days=age - 1) < span
+
+
+# --- copies_expiring_early -----------------------------------------------------------------
+
+COPY = "arn:aws:backup:us-west-2:999977775555:recovery-point:copy-1"
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        {"DeleteAfterDays": 35},
+        {"DeleteAfterDays": 400, "MoveToColdStorageAfterDays": 30},
+        # No lifecycle reported: the copy took the original's (aws-facts.md §B.1).
+        None,
+        # "Always": the copy inherited the original's expiry date when it was made.
+        {"DeleteAfterDays": -1},
+        {"MoveToColdStorageAfterDays": 7},
+    ],
+)
+def test_copies_kept_as_long_as_the_original_allow_the_cut(reported: Any) -> None:
+    assert copies_expiring_early(Lifecycle(delete_after_days=35), {COPY: reported}) == []
+
+
+def test_a_copy_kept_shorter_than_the_original_is_named() -> None:
+    problems = copies_expiring_early(
+        Lifecycle(delete_after_days=35), {COPY: {"DeleteAfterDays": 7}, "other": None}
+    )
+    assert problems == [f"{COPY} is kept 7 days, shorter than the original's 35 days"]
+
+
+@pytest.mark.parametrize("never", [None, NEVER])
+def test_a_never_expiring_original_needs_copies_kept_a_hundred_years(never: int | None) -> None:
+    original = Lifecycle(delete_after_days=never)
+    assert copies_expiring_early(original, {COPY: {"DeleteAfterDays": MAX_DAYS}}) == []
+    assert copies_expiring_early(original, {COPY: None}) == []
+    assert copies_expiring_early(original, {COPY: {"DeleteAfterDays": MAX_DAYS - 1}}) == [
+        f"{COPY} is kept {MAX_DAYS - 1} days, shorter than the original's no expiry"
+    ]
+
+
+def test_a_copy_lifecycle_that_cannot_be_read_counts_as_too_short() -> None:
+    problems = copies_expiring_early(
+        Lifecycle(delete_after_days=35), {COPY: {"DeleteAfterDays": "35"}}
+    )
+    assert problems == [
+        f"{COPY}: its lifecycle cannot be read "
+        "(Lifecycle.DeleteAfterDays must be an integer, got '35')"
+    ]
+
+
+@given(original=st.integers(1, MAX_DAYS), copy=st.integers(1, MAX_DAYS))
+def test_a_copy_is_refused_exactly_when_it_is_kept_fewer_days(original: int, copy: int) -> None:
+    problems = copies_expiring_early(
+        Lifecycle(delete_after_days=original), {COPY: {"DeleteAfterDays": copy}}
+    )
+    assert bool(problems) == (copy < original)

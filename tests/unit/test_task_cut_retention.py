@@ -14,8 +14,13 @@ from datetime import timedelta
 import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
-from local.backup import PlanInfo
-from tasks.errors import CopiesNotVerified, InvalidInput, RecoveryPointNotEligible
+from local.backup import CopyAction, PlanInfo
+from tasks.errors import (
+    CopiesExpireTooSoon,
+    CopiesNotVerified,
+    InvalidInput,
+    RecoveryPointNotEligible,
+)
 from tests.unit.conftest import EXECUTION, World
 
 DAY = 24 * 3600.0
@@ -98,6 +103,51 @@ def test_one_copy_named_twice_is_refused_rather_than_verified(world: World) -> N
     with pytest.raises(InvalidInput, match="two different regions"):
         world.run("CutRetention", world.cut_input(original, Destinations=twice))
     assert world.writes() == writes
+
+
+def plan_copied(world: World, first_copy_days: int) -> str:
+    """A plan backup kept 35 days whose first copy action keeps its copy `first_copy_days`."""
+    original = world.backup(
+        lifecycle={"DeleteAfterDays": 35},
+        plan=PlanInfo(),
+        copy_actions=(
+            CopyAction(world.destinations[0], {"DeleteAfterDays": first_copy_days}),
+            world.destinations[1],
+        ),
+    )
+    world.twin.clock.advance(2 * 3600)
+    assert [j.state for j in world.copy_jobs(original)] == ["COMPLETED", "COMPLETED"]
+    return original
+
+
+def test_a_copy_kept_shorter_than_the_original_stops_the_cut(world: World) -> None:
+    # Cutting the original to 8 days would leave the data in one 7-day copy and one 35-day
+    # copy, where the user had asked for 35 days everywhere.
+    original = plan_copied(world, first_copy_days=7)
+    writes = world.writes()
+    with pytest.raises(CopiesExpireTooSoon, match="kept 7 days, shorter than the original's 35"):
+        world.run("CutRetention", world.cut_input(original))
+    assert world.writes() == writes
+    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 35}
+
+
+def test_copies_kept_at_least_as_long_as_the_original_let_the_cut_go_ahead(world: World) -> None:
+    original = plan_copied(world, first_copy_days=35)
+    result = world.run("CutRetention", world.cut_input(original))
+    assert result["Action"] == "update"
+    assert result["Copies"][0]["DestinationRecoveryPointLifecycle"] == {"DeleteAfterDays": 35}
+    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 8}
+
+
+def test_a_short_lived_copy_does_not_matter_when_nothing_is_cut(world: World) -> None:
+    original = world.backup(
+        lifecycle={"DeleteAfterDays": 5},
+        plan=PlanInfo(),
+        copy_actions=tuple(CopyAction(d, {"DeleteAfterDays": 3}) for d in world.destinations),
+    )
+    world.twin.clock.advance(2 * 3600)
+    result = world.run("CutRetention", world.cut_input(original))
+    assert result["Action"] == "unchanged"
 
 
 def test_a_point_in_a_locked_vault_is_not_eligible(world: World) -> None:

@@ -59,7 +59,9 @@ def cut_retention(
         short = copies_expiring_early(
             decision.current,
             {
-                str(c["DestinationRecoveryPointArn"]): c.get("DestinationRecoveryPointLifecycle")
+                f"The copy in {c['DestinationBackupVaultArn']}": c.get(
+                    "DestinationRecoveryPointLifecycle"
+                )
                 for c in verification.copies
             },
         )

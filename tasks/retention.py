@@ -357,6 +357,8 @@ def _copy_delete_after_days(reported: Mapping[str, Any] | None) -> int | None:
     """
     if reported is None:
         return None
+    if not isinstance(reported, Mapping):
+        raise ValueError(f"Lifecycle must be an object, got {reported!r}")
     days = _optional_int(reported, "DeleteAfterDays")
     return None if days == NEVER else days
 
@@ -364,7 +366,9 @@ def _copy_delete_after_days(reported: Mapping[str, Any] | None) -> int | None:
 def copies_expiring_early(
     original: Lifecycle, copies: Mapping[str, Mapping[str, Any] | None]
 ) -> list[str]:
-    """Why each copy (by ARN) could be deleted before the original would have been; [] if none.
+    """Why each copy could be deleted before the original would have been; [] if none.
+
+    `copies` maps a name for each copy (its vault, say) to the lifecycle its copy job reports.
 
     Copies count their retention from the original's creation date (aws-facts.md §B.1), so a
     copy keeping DeleteAfterDays at least as long as the original's lives at least as long.

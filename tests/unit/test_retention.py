@@ -869,14 +869,18 @@ def test_a_never_expiring_original_needs_copies_kept_a_hundred_years(never: int 
     ]
 
 
-def test_a_copy_lifecycle_that_cannot_be_read_counts_as_too_short() -> None:
-    problems = copies_expiring_early(
-        Lifecycle(delete_after_days=35), {COPY: {"DeleteAfterDays": "35"}}
-    )
-    assert problems == [
-        f"{COPY}: its lifecycle cannot be read "
-        "(Lifecycle.DeleteAfterDays must be an integer, got '35')"
-    ]
+@pytest.mark.parametrize(
+    ("reported", "why"),
+    [
+        ({"DeleteAfterDays": "35"}, "Lifecycle.DeleteAfterDays must be an integer, got '35'"),
+        ({"DeleteAfterDays": True}, "Lifecycle.DeleteAfterDays must be an integer, got True"),
+        ("", "Lifecycle must be an object, got ''"),
+        ([], "Lifecycle must be an object, got []"),
+    ],
+)
+def test_a_copy_lifecycle_that_cannot_be_read_counts_as_too_short(reported: Any, why: str) -> None:
+    problems = copies_expiring_early(Lifecycle(delete_after_days=35), {COPY: reported})
+    assert problems == [f"{COPY}: its lifecycle cannot be read ({why})"]
 
 
 @given(original=st.integers(1, MAX_DAYS), copy=st.integers(1, MAX_DAYS))

@@ -3,9 +3,18 @@
 moto keys every backend by account and region and picks the account of a request from the
 access key (or an `x-moto-account-id` header). In-process Lambda handlers and Step Functions
 tasks all run with the same fake credentials, so without help every call would land in moto's
-default account. The twin keeps a per-thread "current account": a Lambda handler runs as its
-function's account, a state machine task as its execution's account, and `client()` builds
-boto3 clients pinned to an explicit account for tests and scripts.
+default account. The twin decides who calls, in this order:
+
+1. an explicit `x-moto-account-id` header (`client()`, for tests and scripts; an
+   `x-twin-principal-arn` header may name the principal too);
+2. credentials from STS AssumeRole: the role's account and the role, as in AWS, even while a
+   Lambda handler of another account makes the call;
+3. the per-thread "current account": a Lambda handler runs as its function's account and
+   execution role, a state machine task as its execution's account and the state machine's role;
+4. moto's default account, with no known principal.
+
+The principal is the IAM role (or user) whose identity policies AWS would evaluate; `None`
+means a caller the twin does not know (a test's own client), which nothing restricts.
 """
 
 from __future__ import annotations
@@ -44,29 +53,78 @@ class Organization:
         return all(account in self.members for account in accounts)
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who made one request: the account that serves it and the principal, if known."""
+
+    account: str
+    principal: str | None = None
+
+
+ACCOUNT_HEADER = "x-moto-account-id"
+PRINCIPAL_HEADER = "x-twin-principal-arn"
+
 _current = threading.local()
+# Access key ID of STS AssumeRole credentials -> who they belong to (moto's own mapping makes
+# the key's account that of the role; the role is what identity policies are read from).
+_assumed: dict[str, Caller] = {}
+
+
+def forget_assumed_roles() -> None:
+    """Drop the credentials of a finished twin (moto forgets its keys when the mock stops)."""
+    _assumed.clear()
 
 
 def current_account() -> str | None:
     return getattr(_current, "account", None)
 
 
+def current_principal() -> str | None:
+    return getattr(_current, "principal", None)
+
+
 @contextmanager
-def acting_as(account: str) -> Iterator[None]:
-    """Run the block as `account`: every moto request it makes lands in that account."""
-    previous = current_account()
-    _current.account = account
+def acting_as(account: str, principal: str | None = None) -> Iterator[None]:
+    """Run the block as `account` (and `principal`): its moto requests land in that account."""
+    previous = (current_account(), current_principal())
+    _current.account, _current.principal = account, principal
     try:
         yield
     finally:
-        _current.account = previous
+        _current.account, _current.principal = previous
 
 
-def _pin_account(account: str) -> Any:
-    def add_header(request: Any, **_: Any) -> None:
-        request.headers["x-moto-account-id"] = account
+def pin_caller(account: str, principal: str | None = None) -> Any:
+    """A botocore `before-sign` handler that makes every request of a client `account`'s."""
 
-    return add_header
+    def add_headers(request: Any, **_: Any) -> None:
+        request.headers[ACCOUNT_HEADER] = account
+        if principal is not None:
+            request.headers[PRINCIPAL_HEADER] = principal
+
+    return add_headers
+
+
+def caller_of(response: Any) -> Caller:
+    """Who made the request that a moto `BaseResponse` is serving (see the module docstring)."""
+    headers = response.headers
+    known = getattr(response, "_twin_caller", None)
+    if known is not None and known[0] is headers:  # asked again while serving one request
+        return known[1]  # type: ignore[no-any-return]
+    if ACCOUNT_HEADER in headers:
+        found = Caller(str(headers[ACCOUNT_HEADER]), headers.get(PRINCIPAL_HEADER))
+    elif (assumed := _assumed.get(response.get_access_key())) is not None:
+        found = assumed
+    elif (account := current_account()) is not None:
+        found = Caller(account, current_principal())
+    else:
+        # moto's own choice: MOTO_ACCOUNT_ID, an IAM user's key, or its default account.
+        found = Caller(str(_moto_get_current_account(response)), None)
+    response._twin_caller = (headers, found)
+    return found
+
+
+_moto_get_current_account: Any = None  # stock BaseResponse.get_current_account, once installed
 
 
 _session_lock = threading.Lock()
@@ -86,8 +144,13 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def client(service: str, account: str, region: str, **config: Any) -> Any:
+def client(
+    service: str, account: str, region: str, *, principal: str | None = None, **config: Any
+) -> Any:
     """A boto3 client whose every request is served by `account`'s backends in `region`.
+
+    With `principal` (an IAM role ARN), the twin treats its requests as that role's: its
+    identity policies apply. Without, the caller is unknown and unrestricted.
 
     It makes exactly one attempt per call: a test that throttles the twin must see every
     refusal, not botocore quietly retrying it (in botocore's config `max_attempts` counts the
@@ -98,28 +161,34 @@ def client(service: str, account: str, region: str, **config: Any) -> Any:
     with _session_lock:  # a boto3 session is not safe to share between threads unguarded
         session: Any = _session()  # boto3's overloads want a literal service name
         made = session.client(service, region_name=region, config=Config(**options))
-    made.meta.events.register("before-sign.*.*", _pin_account(account))
+    made.meta.events.register("before-sign.*.*", pin_caller(account, principal))
     return made
 
 
 def install() -> None:
-    """Make moto honour an explicit header first, then the thread's current account."""
+    """Make moto choose the account of a request as `caller_of` says."""
+    global _moto_get_current_account
     from moto.core.responses import BaseResponse
+    from moto.sts.models import STSBackend
 
     if getattr(BaseResponse.get_current_account, "_twin", False):
         return
-    original = BaseResponse.get_current_account
+    _moto_get_current_account = BaseResponse.get_current_account
 
     def get_current_account(self: BaseResponse) -> str:
-        if "x-moto-account-id" in self.headers:
-            return str(self.headers["x-moto-account-id"])
-        account = current_account()
-        if account is not None:
-            return account
-        return original(self)
+        return caller_of(self).account
 
     get_current_account._twin = True  # type: ignore[attr-defined]
     BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
+
+    original_assume_role = STSBackend.assume_role
+
+    def assume_role(self: STSBackend, *args: Any, **kwargs: Any) -> Any:
+        role = original_assume_role(self, *args, **kwargs)
+        _assumed[role.access_key_id] = Caller(role.account_id, role.role_arn)
+        return role
+
+    STSBackend.assume_role = assume_role  # type: ignore[method-assign]
 
     # Every account a test touches gets fresh backends for every service it calls, and moto asks
     # botocore for the service's region list each time (its lru_cache is keyed on the new

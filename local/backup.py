@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from local.accounts import Organization
+from local.accounts import Organization, caller_of
 from local.clock import VirtualClock
 from local.events import EventRouter
 from local.policy import PolicyError, check, evaluate
@@ -345,6 +345,8 @@ class Call:
     operation: str
     params: dict[str, Any]
     error: str | None = None
+    # The IAM role (or user) that made the call; None for a caller the twin does not know.
+    principal: str | None = None
 
 
 @dataclass
@@ -484,10 +486,16 @@ class BackupTwin:
                 raise _error(code, "Rate exceeded", 429 if code == "ThrottlingException" else 400)
 
     def record(
-        self, account: str, region: str, operation: str, params: dict[str, Any], error: str | None
+        self,
+        account: str,
+        region: str,
+        operation: str,
+        params: dict[str, Any],
+        error: str | None,
+        principal: str | None = None,
     ) -> None:
         with self._lock:
-            self.calls.append(Call(account, region, operation, params, error))
+            self.calls.append(Call(account, region, operation, params, error, principal))
 
     def write_calls(self) -> list[Call]:
         return [c for c in self.calls if c.operation in WRITE_OPERATIONS]
@@ -1545,7 +1553,8 @@ def install() -> None:
         if twin is None:
             return original_call_action(self)
         operation = camelcase_to_underscores(self._get_action())
-        account, region = self.current_account, self.region
+        caller = caller_of(self)
+        account, region = caller.account, self.region
         try:
             params = _params_from_request(self, _OPERATIONS.get(operation, ("", ""))[1] or "/")
         except (ValueError, json.JSONDecodeError):
@@ -1554,7 +1563,12 @@ def install() -> None:
             twin.maybe_throttle(operation)
         except Exception as error:
             twin.record(
-                account, region, operation, params, getattr(error, "error_type", "Throttled")
+                account,
+                region,
+                operation,
+                params,
+                getattr(error, "error_type", "Throttled"),
+                caller.principal,
             )
             raise
         result = original_call_action(self)
@@ -1567,7 +1581,7 @@ def install() -> None:
                 )
             except (ValueError, TypeError, IndexError):
                 error_code = str(status)
-        twin.record(account, region, operation, params, error_code)
+        twin.record(account, region, operation, params, error_code, caller.principal)
         return result
 
     response_class.call_action = call_action  # type: ignore[method-assign]

@@ -6,7 +6,8 @@ this process instead:
 - a handler registered with `register()` (tests), or else the function's own deployment
   package: the `index.py` that CloudFormation builds from an inline `ZipFile` is imported from
   the zip moto stored, so the code that runs is the code that would be deployed;
-- while it runs, every AWS call it makes is served by the function's own account;
+- while it runs, every AWS call it makes is served by the function's own account, as its
+  execution role (credentials it gets from STS AssumeRole are another role's, as in AWS);
 - an exception becomes the runtime's error payload, `errorType` = the exception's class name
   (aws-facts.md §C.5), and a result that is not JSON-serialisable becomes
   `Runtime.MarshalError`, as in AWS;
@@ -123,7 +124,7 @@ class LambdaRuntime:
         )
         error_type: str | None = None
         result: Any = None
-        with acting_as(function.account_id):
+        with acting_as(function.account_id, function.role):
             try:
                 result = self._handler_for(function)(event, context)
             except Exception as error:  # the runtime reports every exception the same way

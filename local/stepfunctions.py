@@ -8,8 +8,8 @@ in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves wha
   errors reported as `States.QueryEvaluationError` as in AWS.
 - Time: Retry intervals and Wait states sleep on the virtual clock; EnteredTime, execution
   start/stop dates and history timestamps read it.
-- Accounts: a task calls AWS as its execution's account, or as the account of its
-  `Credentials.RoleArn`.
+- Accounts: a task calls AWS as its execution's account and the state machine's role, or as
+  the account and role of its `Credentials.RoleArn`.
 - Names: an execution started without a name gets a UUID (moto uses the string "None"), and
   names are validated like AWS (1-80 characters, no whitespace or reserved characters).
 - `aws-sdk:backup:*` errors are named `Backup.<Code>` as in AWS.
@@ -28,7 +28,7 @@ import types
 import uuid
 from typing import Any
 
-from local.accounts import acting_as
+from local.accounts import acting_as, pin_caller
 from local.active import running_twin
 
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
@@ -427,12 +427,13 @@ def _install_executions() -> None:
         details = self._evaluation_details
         arn = details.execution_details.arn
         account = details.aws_execution_details.account
+        role_arn = details.aws_execution_details.role_arn
         twin.clock.reserve_participant()
         # Announced before the thread starts, so RUNNING can never follow SUCCEEDED.
         twin.stepfunctions_started(self._execution_communication.execution)
 
         def run() -> None:
-            with twin.clock.participant(arn, reserved=True), acting_as(account):
+            with twin.clock.participant(arn, reserved=True), acting_as(account, role_arn):
                 try:
                     self._execution_logic()
                 finally:
@@ -473,12 +474,9 @@ def _install_executions() -> None:
                 return clients[key]
         client = original_client_for(region, service, state_credentials)
         if role_arn:
-            account = role_arn.split(":")[4]
-
-            def pin(request: Any, **_: Any) -> None:
-                request.headers["x-moto-account-id"] = account
-
-            client.meta.events.register("before-sign.*.*", pin)
+            client.meta.events.register(
+                "before-sign.*.*", pin_caller(role_arn.split(":")[4], role_arn)
+            )
         with clients_lock:
             return clients.setdefault(key, client)
 

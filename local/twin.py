@@ -61,7 +61,7 @@ class Twin:
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._executions: dict[str, Any] = {}
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str, str | None], Any] = {}
         # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
         self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
 
@@ -87,16 +87,23 @@ class Twin:
             self.clock.wait_until_idle(timeout=30)
         finally:
             ACTIVE.twin = None
+            accounts.forget_assumed_roles()
             self._mock.stop()
 
     # -- clients and setup ------------------------------------------------------------------
     def client(
-        self, service: str, account: str = RESOURCE_ACCOUNT, region: str = MAIN_REGION
+        self,
+        service: str,
+        account: str = RESOURCE_ACCOUNT,
+        region: str = MAIN_REGION,
+        *,
+        principal: str | None = None,
     ) -> Any:
-        """One client per service, account and region (making one costs far more than a call)."""
-        key = (service, account, region)
+        """One client per service, account, region and principal (making one costs far more
+        than a call). Without a principal the caller is unknown to the twin: unrestricted."""
+        key = (service, account, region, principal)
         if key not in self._clients:
-            self._clients[key] = accounts.client(service, account, region)
+            self._clients[key] = accounts.client(service, account, region, principal=principal)
         return self._clients[key]
 
     def create_vault(

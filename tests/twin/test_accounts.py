@@ -8,7 +8,9 @@ The project spans a resource account and a backup account in three regions (DESI
 
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any
 
 import boto3
 import pytest
@@ -110,3 +112,103 @@ def test_the_organization_holds_the_project_accounts_and_not_the_outsider() -> N
     assert organization.same_organization(SECOND_RESOURCE_ACCOUNT, BACKUP_ACCOUNT)
     assert not organization.same_organization(RESOURCE_ACCOUNT, OUTSIDER_ACCOUNT)
     assert organization.cross_account_backup_enabled
+
+
+COPY_READER = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup-events/BackupEventsCopyReader-us-east-1"
+TASK_ROLE = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/Task"
+
+
+def assumed_client(service: str, role_arn: str, region: str = MAIN_REGION) -> Any:
+    """What task code does to reach another account: STS AssumeRole, then a client with the
+    temporary credentials (plain boto3, as in a handler)."""
+    credentials = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=role_arn, RoleSessionName="twin-test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+def test_assumed_role_credentials_are_the_roles_account_even_inside_another_account(
+    twin: Twin,
+) -> None:
+    """aws-facts.md §C.7: credentials of an assumed role act in the role's account, whichever
+    account the code runs in (a resource-account Lambda reading the backup account)."""
+    twin.create_vault(BACKUP_ACCOUNT, MAIN_REGION, "Copies")
+    twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "Originals")
+    with acting_as(RESOURCE_ACCOUNT, TASK_ROLE):
+        reader = assumed_client("backup", COPY_READER)
+        own = boto3.client("backup", region_name=MAIN_REGION)
+        assert [v["BackupVaultName"] for v in reader.list_backup_vaults()["BackupVaultList"]] == [
+            "Copies"
+        ]
+        assert [v["BackupVaultName"] for v in own.list_backup_vaults()["BackupVaultList"]] == [
+            "Originals"
+        ]
+    # Outside any account the same credentials still belong to the role; default keys do not.
+    assert reader.list_backup_vaults()["BackupVaultList"][0]["BackupVaultName"] == "Copies"
+    recorded = [(c.account, c.principal) for c in twin.backup.calls[-3:]]
+    assert recorded == [
+        (BACKUP_ACCOUNT, COPY_READER),
+        (RESOURCE_ACCOUNT, TASK_ROLE),
+        (BACKUP_ACCOUNT, COPY_READER),
+    ]
+    assert vault_names(twin, MOTO_DEFAULT_ACCOUNT, MAIN_REGION) == []
+
+
+def test_a_lambda_handler_calls_as_its_execution_role_and_a_sdk_task_as_the_machine_role(
+    twin: Twin,
+) -> None:
+    """aws-facts.md §C.7: a task's calls are made with the execution role's permissions; a
+    handler's with its function's execution role. Test clients stay unknown (None)."""
+    twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "Originals")
+    role_arn = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION).create_role(
+        RoleName="Handler", AssumeRolePolicyDocument="{}", Path="/backup-events/"
+    )["Role"]["Arn"]
+
+    def handler(event: Any, context: Any) -> Any:
+        boto3.client("backup", region_name=MAIN_REGION).list_backup_vaults()
+        assumed_client("backup", COPY_READER).list_backup_vaults()
+        return {}
+
+    twin.lambdas.register("Lister", handler)
+    functions = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION)
+    functions.create_function(
+        FunctionName="Lister",
+        Runtime="python3.13",
+        Role=role_arn,
+        Handler="index.handler",
+        Code={"ZipFile": b"registered in the twin"},
+    )
+    machine_role = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/StateMachine"
+    sfn = twin.client("stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION)
+    definition = {
+        "StartAt": "List",
+        "States": {
+            "List": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:backup:listBackupVaults",
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="Lists", definition=json.dumps(definition), roleArn=machine_role
+    )["stateMachineArn"]
+
+    functions.invoke(FunctionName="Lister", Payload=b"{}")
+    sfn.start_execution(stateMachineArn=machine)
+    twin.wait_for_executions()
+    twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION).list_backup_vaults()
+
+    recorded = [(c.account, c.principal) for c in twin.backup.calls[-4:]]
+    assert recorded == [
+        (RESOURCE_ACCOUNT, role_arn),
+        (BACKUP_ACCOUNT, COPY_READER),
+        (RESOURCE_ACCOUNT, machine_role),
+        (RESOURCE_ACCOUNT, None),
+    ]

@@ -59,6 +59,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "moto.cloudformation.parsing": ("get_model_map", "get_name_type_map"),
     "moto.cloudformation.models": ("CloudFormationBackend",),
     "moto.core.responses": ("BaseResponse",),
+    "moto.sts.models": ("STSBackend",),
     "moto.ssm.models": ("ssm_backends", "Parameter"),
     "botocore.endpoint": ("time",),
 }
@@ -87,7 +88,8 @@ METHODS: dict[str, tuple[str, ...]] = {
         "create_stack_set",
         "update_stack",
     ),
-    "moto.core.responses.BaseResponse": ("get_current_account",),
+    "moto.core.responses.BaseResponse": ("get_current_account", "get_access_key"),
+    "moto.sts.models.STSBackend": ("assume_role",),
 }
 
 

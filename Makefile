@@ -32,7 +32,7 @@ lint: $(PY_OK) $(JS_OK) $(CHECKOV_OK)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python scripts/lint_asl.py
-	$(BIN)/python scripts/build.py --check
+	$(BIN)/python -m scripts.build --check
 	$(BIN)/python scripts/lint_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(PY_OK)
@@ -42,7 +42,7 @@ unit: $(PY_OK)
 	$(BIN)/pytest
 
 build: $(PY_OK) ## Regenerate infrastructure/backup_events_aws.yaml from its sources.
-	$(BIN)/python scripts/build.py
+	$(BIN)/python -m scripts.build
 
 demo: $(PY_OK) ## Run the whole workflow on the local AWS twin and draw what happened.
 	$(BIN)/python scripts/demo.py

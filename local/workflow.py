@@ -88,6 +88,8 @@ def create_vaults(
         )
     for region in resource_regions:
         twin.create_vault(resource_account, region, settings.vault_name)
+        create_ledger(twin, resource_account, region)
+    create_copy_readers(twin, settings, backup_regions)
 
 
 @dataclass
@@ -100,8 +102,41 @@ class Deployed:
     rule_names: list[str] = field(default_factory=list)
 
 
+LEDGER_TABLE = "BackupEvents-CutLedger"
+
+
+def copy_reader_role_arn(settings: Settings, region: str) -> str:
+    return (
+        f"arn:aws:iam::{settings.backup_account}:role/backup-events/"
+        f"BackupEventsCopyReader-{region}"
+    )
+
+
+def create_copy_readers(twin: Twin, settings: Settings, regions: set[str]) -> None:
+    """The backup account's read-only roles for copies (what the template creates there)."""
+    iam = twin.client("iam", settings.backup_account, MAIN_REGION)
+    existing = {r["RoleName"] for r in iam.list_roles(PathPrefix="/backup-events/")["Roles"]}
+    for region in sorted(regions):
+        name = f"BackupEventsCopyReader-{region}"
+        if name not in existing:
+            iam.create_role(
+                RoleName=name, Path="/backup-events/", AssumeRolePolicyDocument="{}"
+            )
+
+
+def create_ledger(twin: Twin, account: str, region: str) -> None:
+    dynamodb = twin.client("dynamodb", account, region)
+    if LEDGER_TABLE not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=LEDGER_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "RecoveryPointArn", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "RecoveryPointArn", "KeyType": "HASH"}],
+        )
+
+
 def substitutions_for(
-    settings: Settings, account: str, function_arns: dict[str, str]
+    settings: Settings, account: str, function_arns: dict[str, str], region: str = MAIN_REGION
 ) -> Substitutions:
     return {
         "Partition": "aws",
@@ -111,6 +146,8 @@ def substitutions_for(
         "BackupRegionAlternate": settings.alternate_region,
         "CopyScheduledBackups": "true" if settings.copy_scheduled_backups else "false",
         "CopyRoleArn": f"arn:aws:iam::{account}:role/{settings.copy_role_name}",
+        "CopyReaderRoleArn": copy_reader_role_arn(settings, region),
+        "LedgerTableName": LEDGER_TABLE,
         "NewDeleteAfterDays": settings.new_delete_after_days,
         "PollFirstIntervalSeconds": settings.poll_first_interval_seconds,
         "PollMaxIntervalSeconds": settings.poll_max_interval_seconds,
@@ -185,7 +222,8 @@ def deploy_workflow(
             Handler="index.handler",
             Code={"ZipFile": b"registered in the twin"},
         )["FunctionArn"]
-    substitutions = substitutions_for(settings, account, function_arns)
+    substitutions = substitutions_for(settings, account, function_arns, region)
+    create_ledger(twin, account, region)
     sfn = twin.client("stepfunctions", account, region)
     state_machine_arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,

@@ -1,11 +1,13 @@
 """Turn one task module and the tasks/ modules it imports into a single `index.py`.
 
-CloudFormation's inline `ZipFile` holds exactly one file per function (aws-facts.md §E.1), and
-the template must stay self-contained (no S3 artifacts), so each function gets its task module
-with its in-project dependencies concatenated in dependency order. Imports between tasks
-modules are dropped (their names are now in the same file), other imports are gathered at the
-top, docstrings and comments are left out (the commented source is in tasks/), and a name
-defined by two modules differently is a build error rather than a silent shadowing.
+CloudFormation's inline `ZipFile` holds exactly one file per function (docs/aws-facts.md §E.1),
+and the template must stay self-contained (no S3 artifacts), so each function gets its task
+module with its in-project dependencies concatenated in dependency order. Each module's source
+is shipped as written, comments and docstrings included, so that whoever reviews the template
+before deploying it reads the code the repository holds. Only two kinds of line are left out:
+imports between tasks modules (their names are now in the same file) and the repeated
+`from __future__ import annotations` (stated once at the top). A name defined by two modules
+differently is a build error rather than a silent shadowing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "tasks"
+FUTURE = "from __future__ import annotations"
 
 
 class BundleError(RuntimeError):
@@ -26,34 +29,36 @@ class BundleError(RuntimeError):
 @dataclass
 class _Module:
     name: str
+    text: str
     tree: ast.Module
     local_imports: set[str]
+
+    @property
+    def path(self) -> str:
+        return "/".join(self.name.split(".")) + ".py"
+
+
+def _is_local(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.ImportFrom)
+        and node.module is not None
+        and (node.module == PACKAGE or node.module.startswith(PACKAGE + "."))
+    )
 
 
 def _load(name: str) -> _Module:
     path = ROOT / Path(*name.split(".")).with_suffix(".py")
-    tree = ast.parse(path.read_text(), filename=str(path))
-    local = {
-        node.module
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        and node.module
-        and (node.module == PACKAGE or node.module.startswith(PACKAGE + "."))
-    }
-    return _Module(name, tree, local)
-
-
-def _strip_docstrings(tree: ast.AST) -> None:
+    text = path.read_text()
+    tree = ast.parse(text, filename=str(path))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            first = body[0] if body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Import) and any(
+            a.name == PACKAGE or a.name.startswith(PACKAGE + ".") for a in node.names
+        ):
+            raise BundleError(f"{name}: write `from tasks.x import y`, not `import tasks.x`")
+        if _is_local(node) and node not in tree.body:  # type: ignore[arg-type]
+            raise BundleError(f"{name}: an import of tasks modules must be at module level")
+    local = {node.module for node in tree.body if _is_local(node) and node.module}  # type: ignore[attr-defined]
+    return _Module(name, text, tree, local)
 
 
 def _top_level_names(tree: ast.Module) -> dict[str, str]:
@@ -87,44 +92,39 @@ def dependencies(entry: str) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
+def shipped_lines(module: _Module) -> list[str]:
+    """The module's lines as the bundle carries them: all but tasks imports and __future__."""
+    dropped: set[int] = set()
+    for node in module.tree.body:
+        future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if future or _is_local(node):
+            dropped.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return [line for n, line in enumerate(module.text.splitlines(), 1) if n not in dropped]
+
+
+def carried_modules(entry: str) -> list[str]:
+    """The repository files whose code the function of `entry` carries, in bundle order."""
+    return [_load(name).path for name in dependencies(entry)]
+
+
 def bundle(entry: str) -> str:
     """The single-file source of the Lambda function whose handler is `entry`.handler."""
-    imports: list[str] = []
-    bodies: list[str] = []
     defined: dict[str, tuple[str, str]] = {}
+    parts = [
+        f"# index.py of the function whose handler is {entry.replace('.', '/')}.py, built by",
+        "# scripts/build.py: each tasks/ module it needs, as written in the repository, in",
+        "# dependency order; only the imports between those modules are left out.",
+        FUTURE,
+    ]
     for name in dependencies(entry):
         module = _load(name)
-        _strip_docstrings(module.tree)
         for symbol, dump in _top_level_names(module.tree).items():
             if symbol in defined and defined[symbol][1] != dump and symbol != "__all__":
                 raise BundleError(
                     f"{symbol} is defined differently in {defined[symbol][0]} and {name}"
                 )
             defined[symbol] = (name, dump)
-        body: list[ast.stmt] = []
-        for node in module.tree.body:
-            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-                continue
-            if (
-                isinstance(node, ast.ImportFrom)
-                and node.module
-                and (node.module == PACKAGE or node.module.startswith(PACKAGE + "."))
-            ):
-                continue
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                line = ast.unparse(node)
-                if line not in imports:
-                    imports.append(line)
-                continue
-            if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
-            ):
-                continue
-            body.append(node)
-        bodies.append(f"# --- {name} ---\n" + ast.unparse(ast.Module(body=body, type_ignores=[])))
-    header = (
-        f"# Generated from {entry.replace('.', '/')}.py and its tasks/ imports by scripts/build.py"
-    )
-    source = "\n".join([header, "from __future__ import annotations", *imports, *bodies]) + "\n"
+        parts.extend(["", "", f"# {'-' * 30} {module.path} {'-' * 30}", *shipped_lines(module)])
+    source = "\n".join(parts) + "\n"
     compile(source, f"<{entry}>", "exec")
     return source

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
             [
                 args.checkov,
                 "--quiet",
+                # Offline: no policy metadata from the vendor's API (tests never use the network).
+                "--skip-download",
                 "--compact",
                 "--framework",
                 "cloudformation",

@@ -114,6 +114,10 @@ EXAMPLE_SUBSTITUTIONS: Substitutions = {
     "BackupRegionAlternate": "us-east-1",
     "CopyScheduledBackups": "false",
     "CopyRoleArn": "arn:aws:iam::000022224444:role/service-role/AWSBackupDefaultServiceRole",
+    "CopyReaderRoleArn": (
+        "arn:aws:iam::999977775555:role/backup-events/BackupEventsCopyReader-us-east-1"
+    ),
+    "LedgerTableName": "BackupEvents-CutLedger-1A2B3C4D5E6F",
     "NewDeleteAfterDays": 7,
     "PollFirstIntervalSeconds": 300,
     "PollMaxIntervalSeconds": 14400,

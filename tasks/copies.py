@@ -9,11 +9,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks.errors import CopyJobFailed, CopyJobNotFinished, CopyJobTimedOut, InvalidInput
 from tasks.inputs import parse_timestamp, vault_arn_parts
+from tasks.retention import (
+    ELIGIBLE_STATUSES,
+    MAX_DAYS,
+    ExpiryUnknown,
+    RecoveryPoint,
+    copy_expiry,
+    original_expiry,
+)
 
 FINISHED_BADLY = {"FAILED", "ABORTED", "PARTIAL"}
 IN_PROGRESS = {"CREATED", "RUNNING"}
@@ -68,16 +76,56 @@ class CopyStart:
 
 
 def plan_copy_start(
-    copy_jobs: Iterable[Mapping[str, Any]], destination_vault_arn: str
+    copy_jobs: Iterable[Mapping[str, Any]],
+    destination_vault_arn: str,
+    gone: Iterable[str] = (),
 ) -> CopyStart:
-    """Reuse a COMPLETED or unfinished copy to this destination; otherwise start a new one."""
+    """Reuse a COMPLETED or unfinished copy to this destination; otherwise start a new one.
+
+    `gone` names copies (destination recovery points) that no longer exist: a COMPLETED job
+    whose copy someone deleted, or that expired, counts as a failed attempt, not as a copy.
+    """
+    lost = set(gone)
     relevant = [j for j in copy_jobs if j.get("DestinationBackupVaultArn") == destination_vault_arn]
-    for wanted in ({"COMPLETED"}, IN_PROGRESS):
-        candidates = [j for j in relevant if j.get("State") in wanted]
+    completed = [
+        j
+        for j in relevant
+        if j.get("State") == "COMPLETED" and j.get("DestinationRecoveryPointArn") not in lost
+    ]
+    for candidates in (completed, [j for j in relevant if j.get("State") in IN_PROGRESS]):
         if candidates:
             return CopyStart(reuse=max(candidates, key=_created), attempt=0)
-    failed = sum(1 for j in relevant if j.get("State") in FINISHED_BADLY)
+    failed = sum(
+        1
+        for j in relevant
+        if j.get("State") in FINISHED_BADLY
+        or (j.get("State") == "COMPLETED" and j.get("DestinationRecoveryPointArn") in lost)
+    )
     return CopyStart(reuse=None, attempt=failed)
+
+
+def copy_lifecycle(original: RecoveryPoint) -> dict[str, Any]:
+    """The Lifecycle a new copy is made with: the original's, as it is at this moment.
+
+    A copy's retention is fixed when it is made (aws-facts.md §B.1), so it is given explicitly
+    rather than left to AWS's inheritance rules, and recorded in the execution. It is kept at
+    least until the original would expire without a cut (the later of its day count and AWS's
+    calculated date); an original that never expires gets AWS's maximum of 36,500 days, since
+    a copy's "never" means "whenever the source expires" (§B.1). The cold move is kept as it
+    is; an undocumented lone -1 is never sent (§H).
+    """
+    expires = original_expiry(original)
+    if expires is None:
+        return {"DeleteAfterDays": MAX_DAYS}
+    days = -((original.creation_date - expires) // timedelta(days=1))  # rounded up
+    lifecycle: dict[str, Any] = {"DeleteAfterDays": min(max(days, 1), MAX_DAYS)}
+    cold = original.lifecycle.move_to_cold_storage_after_days
+    if cold is not None and cold >= 0:
+        lifecycle["MoveToColdStorageAfterDays"] = cold
+        opt_in = original.lifecycle.opt_in_to_archive_for_supported_resources
+        if opt_in is not None:
+            lifecycle["OptInToArchiveForSupportedResources"] = opt_in
+    return lifecycle
 
 
 def _created(job: Mapping[str, Any]) -> datetime:
@@ -92,20 +140,6 @@ def _created(job: Mapping[str, Any]) -> datetime:
     if isinstance(value, str):
         return parse_timestamp(value, "CopyJob.CreationDate")
     return datetime.min.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Verification:
-    verified: bool
-    copies: tuple[dict[str, Any], ...]
-    missing: tuple[str, ...]
-
-    def to_output(self) -> dict[str, Any]:
-        return {
-            "Verified": self.verified,
-            "Copies": list(self.copies),
-            "Missing": list(self.missing),
-        }
 
 
 def check_destinations(destinations: Iterable[str]) -> tuple[str, str]:
@@ -127,45 +161,160 @@ def check_destinations(destinations: Iterable[str]) -> tuple[str, str]:
     return found[0], found[1]
 
 
-def verify(
-    copy_jobs: Iterable[Mapping[str, Any]],
-    destinations: Iterable[str],
-    recovery_point_arn: str,
-) -> Verification:
-    """Both required copies verified means a COMPLETED job with a recovery point in each.
+@dataclass(frozen=True)
+class CopyLookup:
+    """What was found of one required copy: its ARN, and the copy as AWS describes it.
 
-    Only jobs whose source is `recovery_point_arn` count: the list is fetched by source, but a
-    copy of another recovery point passing for this one would let the wrong original be cut.
-    Each copy's reported lifecycle is kept so the cut can check the copies outlive it.
+    `described` is None when nothing answers to `recovery_point_arn` any more (deleted), and
+    both are None when no copy of the original was found in the destination at all.
     """
-    destinations = check_destinations(destinations)
-    jobs = [j for j in copy_jobs if j.get("SourceRecoveryPointArn") == recovery_point_arn]
-    copies: list[dict[str, Any]] = []
-    missing: list[str] = []
-    for destination in destinations:
-        done = [
-            j
-            for j in jobs
-            if j.get("DestinationBackupVaultArn") == destination
-            and j.get("State") == "COMPLETED"
-            and j.get("DestinationRecoveryPointArn")
-        ]
-        if not done:
-            missing.append(destination)
-            continue
-        latest = max(done, key=_created)
-        summary = {
-            "DestinationBackupVaultArn": destination,
-            "CopyJobId": latest.get("CopyJobId"),
-            "DestinationRecoveryPointArn": latest.get("DestinationRecoveryPointArn"),
-            "CompletionDate": latest.get("CompletionDate"),
+
+    destination: str
+    recovery_point_arn: str | None
+    described: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CopyVerdict:
+    destination: str
+    recovery_point_arn: str | None
+    copy: RecoveryPoint | None
+    problem: str | None  # None: the copy counts
+
+    def to_output(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "DestinationBackupVaultArn": self.destination,
+            "RecoveryPointArn": self.recovery_point_arn,
         }
-        if latest.get("DestinationRecoveryPointLifecycle") is not None:
-            summary["DestinationRecoveryPointLifecycle"] = latest[
-                "DestinationRecoveryPointLifecycle"
-            ]
-        copies.append(summary)
-    return Verification(not missing, tuple(copies), tuple(missing))
+        if self.copy is not None:
+            out["Status"] = self.copy.status
+            out["Lifecycle"] = self.copy.lifecycle.to_api()
+            out["DeleteAt"] = _iso(self.copy.delete_at)
+        if self.problem is not None:
+            out["Problem"] = self.problem
+        return out
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def judge_copy(lookup: CopyLookup, original_arn: str, now: datetime) -> CopyVerdict:
+    """Does this copy count as one of the original's two verified copies?
+
+    Only a recovery point that exists in the destination vault, is COMPLETED or AVAILABLE,
+    is not being deleted and has not reached its deletion date counts. Whether it lives long
+    enough is the cut's question (tasks/retention.py), asked against the original as it is
+    when the cut is made.
+    """
+    arn, where = lookup.recovery_point_arn, lookup.destination
+    if arn is None:
+        return CopyVerdict(where, None, None, f"no copy of {original_arn} in {where}")
+    if lookup.described is None:
+        return CopyVerdict(where, arn, None, f"the copy {arn} in {where} no longer exists")
+    try:
+        copy = RecoveryPoint.from_api(lookup.described)
+    except ValueError as error:
+        return CopyVerdict(where, arn, None, f"the copy {arn} cannot be read: {error}")
+    if copy.status not in ELIGIBLE_STATUSES or copy.storage_class == "DELETED":
+        return CopyVerdict(
+            where, arn, copy, f"the copy {arn} is {copy.status} ({copy.storage_class})"
+        )
+    try:
+        expires = copy_expiry(copy)
+    except ExpiryUnknown:
+        expires = None  # whether it lives long enough is decided at the cut
+    if expires is not None and expires <= now:
+        return CopyVerdict(where, arn, copy, f"the copy {arn} expired at {_iso(expires)}")
+    return CopyVerdict(where, arn, copy, None)
+
+
+@dataclass(frozen=True)
+class Verification:
+    verdicts: tuple[CopyVerdict, ...]
+
+    @property
+    def verified(self) -> bool:
+        return all(v.problem is None for v in self.verdicts)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Destinations where no copy was found at all (it may still be on its way)."""
+        return tuple(v.destination for v in self.verdicts if v.recovery_point_arn is None)
+
+    @property
+    def unusable(self) -> tuple[str, ...]:
+        """Why copies that were found do not count (deleted, expired, not completed)."""
+        return tuple(
+            v.problem
+            for v in self.verdicts
+            if v.problem is not None and v.recovery_point_arn is not None
+        )
+
+    @property
+    def copies(self) -> dict[str, RecoveryPoint]:
+        return {v.destination: v.copy for v in self.verdicts if v.copy is not None}
+
+    def to_output(self) -> dict[str, Any]:
+        return {
+            "Verified": self.verified,
+            "Copies": [v.to_output() for v in self.verdicts],
+            "Missing": list(self.missing),
+            "Unusable": list(self.unusable),
+        }
+
+
+def verify(
+    lookups: Iterable[CopyLookup], destinations: Iterable[str], original_arn: str, now: datetime
+) -> Verification:
+    """Judge the copy found in each of the two required destinations."""
+    found = {lookup.destination: lookup for lookup in lookups}
+    return Verification(
+        tuple(
+            judge_copy(found.get(d, CopyLookup(d, None, None)), original_arn, now)
+            for d in check_destinations(destinations)
+        )
+    )
+
+
+def latest_completed_copy(
+    copy_jobs: Iterable[Mapping[str, Any]], recovery_point_arn: str, destination: str
+) -> str | None:
+    """The copy made by the latest COMPLETED job of this original to this destination."""
+    done = [
+        j
+        for j in copy_jobs
+        if j.get("SourceRecoveryPointArn") == recovery_point_arn
+        and j.get("DestinationBackupVaultArn") == destination
+        and j.get("State") == "COMPLETED"
+        and j.get("DestinationRecoveryPointArn")
+    ]
+    return str(max(done, key=_created)["DestinationRecoveryPointArn"]) if done else None
+
+
+def matching_copy(
+    listed: Iterable[Mapping[str, Any]],
+    *,
+    resource_arn: str,
+    creation_date: datetime,
+    source_vault_arn: str,
+) -> str | None:
+    """Find the original's copy among a destination vault's recovery points.
+
+    Copies keep the original's resource and creation date (aws-facts.md §B.1) and name the
+    vault they were copied from, so the three together identify the copy even when its copy
+    job has dropped out of AWS Backup's job history.
+    """
+    for point in listed:
+        created = point.get("CreationDate")
+        when = _created({"CreationDate": created}) if created is not None else None
+        if (
+            point.get("ResourceArn") == resource_arn
+            and point.get("SourceBackupVaultArn") == source_vault_arn
+            and when == creation_date
+        ):
+            return str(point["RecoveryPointArn"])
+    return None
 
 
 def copy_job_outcome(

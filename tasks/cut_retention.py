@@ -1,76 +1,120 @@
 """Task "CutOriginalRetention": shorten the original's retention once its copies are safe.
 
 The one write in the product that deletes data early, so it re-checks everything itself rather
-than trusting the path that led here: both copies must be COMPLETED according to AWS Backup's
-own copy jobs (not events), each copy must be kept at least as long as the original would have
-been, the vault must not be locked, and the new lifecycle comes from the pure, property-tested
-rules in tasks/retention.py. Applying it twice is harmless: the second time the retention is
-already short enough and nothing is written.
+than trusting the path that led here (design.md §5):
+- both copies exist in the backup account, completed and not expired, read from the copies
+  themselves (tasks/copy_reader.py);
+- the vault is not locked, and the new lifecycle comes from the pure, property-tested rules in
+  tasks/retention.py;
+- every copy is deleted no earlier than the original would be without the cut, as the copy and
+  the original are now (a person may have lengthened the original after copying);
+- a retention someone lengthened after an earlier cut is never shortened again (the ledger).
+Applying it twice is harmless: the second time the retention is already short enough and
+nothing is written. The ledger records the cut in two phases around the one write.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tasks.aws import BackupClient, call, copy_jobs_of, json_object
+from tasks.aws import BackupClient, call, dynamodb_client, json_object
 from tasks.copies import verify
-from tasks.errors import CopiesExpireTooSoon, CopiesNotVerified, RecoveryPointNotEligible
-from tasks.inputs import VAULT_ARN, VAULT_NAME
+from tasks.copy_reader import CopyReader, known_copies, look_up_copies, original_of
+from tasks.errors import (
+    CopiesExpireTooSoon,
+    CopiesNotVerified,
+    CopyExpiryUnknown,
+    RecoveryPointNotEligible,
+    RetentionChangedAfterCut,
+)
+from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
+from tasks.ledger import check_prior_cut, read_record, record_for, write_record
 from tasks.logs import make_logger, start_task, write_call
 from tasks.points import describe_point
-from tasks.retention import copies_expiring_early, decide_retention_cut
+from tasks.retention import copies_outlive, decide_retention_cut
 
 logger = make_logger()
+TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 
 
 def cut_retention(
     backup: BackupClient,
+    reader: CopyReader,
+    dynamodb: Any,
     *,
     recovery_point_arn: str,
     vault_name: str,
     destinations: list[str],
+    known: dict[str, str],
+    ledger_table: str,
     new_delete_after_days: int,
     now: datetime,
+    execution: str | None,
 ) -> dict[str, Any]:
-    verification = verify(
-        copy_jobs_of(backup, recovery_point_arn), destinations, recovery_point_arn
-    )
-    if not verification.verified:
-        raise CopiesNotVerified(
-            f"Not cutting {recovery_point_arn}: no completed copy in {list(verification.missing)}"
-        )
     vault = call(backup.describe_backup_vault, BackupVaultName=vault_name)
-    _, point = describe_point(
+    described, point = describe_point(
         backup, vault_name, recovery_point_arn, vault_locked=bool(vault.get("Locked"))
     )
+    verification = verify(
+        look_up_copies(backup, reader, original_of(described), destinations, known),
+        destinations,
+        recovery_point_arn,
+        now,
+    )
+    if not verification.verified:
+        problems = [v.problem for v in verification.verdicts if v.problem is not None]
+        raise CopiesNotVerified(
+            f"Not cutting {recovery_point_arn}: {'; '.join(map(str, problems))}"
+        )
+    prior = check_prior_cut(
+        read_record(dynamodb, ledger_table, recovery_point_arn), point.lifecycle
+    )
+    if not prior.proceed:
+        raise RetentionChangedAfterCut(f"Not cutting {recovery_point_arn}: {prior.reason}")
     decision = decide_retention_cut(point, new_delete_after_days, now)
     logger.info("retention decision", extra={"action": decision.action, "reason": decision.reason})
     if decision.action == "ineligible":
         raise RecoveryPointNotEligible(f"{recovery_point_arn} was left alone: {decision.reason}")
+    size = described.get("BackupSizeInBytes")
     result: dict[str, Any] = {
         "Action": decision.action,
         "Reason": decision.reason,
         "OldLifecycle": decision.current.to_api(),
         "NewLifecycle": decision.new.to_api(),
-        "Copies": list(verification.copies),
+        "Copies": [v.to_output() for v in verification.verdicts],
+        "BackupSizeInBytes": size,
     }
-    if decision.action == "update":
-        short = copies_expiring_early(
-            decision.current,
-            {
-                f"The copy in {c['DestinationBackupVaultArn']}": c.get(
-                    "DestinationRecoveryPointLifecycle"
-                )
-                for c in verification.copies
-            },
-        )
-        if short:
+    target = decision.new.delete_after_days
+    if decision.action == "update" and target is not None:
+        check = copies_outlive(point, verification.copies)
+        if check.unknown:
+            raise CopyExpiryUnknown(f"Not cutting {recovery_point_arn}: {'; '.join(check.unknown)}")
+        if check.too_soon:
             raise CopiesExpireTooSoon(
-                f"Not cutting {recovery_point_arn}: the original would have outlived its "
-                f"copies. {'; '.join(short)}. Give the copies a retention at least as long "
-                "as the original's, or copy again."
+                f"Not cutting {recovery_point_arn}: the original would outlive its copies. "
+                f"{'; '.join(check.too_soon)}. Give the copies a retention at least as long as "
+                "the original's, or copy again."
             )
+
+        def mark(state: Any) -> None:
+            write_record(
+                dynamodb,
+                ledger_table,
+                record_for(
+                    recovery_point_arn,
+                    state,
+                    target,
+                    decision.current,
+                    now,
+                    execution=execution,
+                    backup_size_bytes=size if isinstance(size, int) else None,
+                ),
+            )
+
+        mark("CUTTING")
         updated = write_call(
             logger,
             backup.update_recovery_point_lifecycle,
@@ -78,18 +122,31 @@ def cut_retention(
             RecoveryPointArn=recovery_point_arn,
             Lifecycle=decision.new.to_api(),
         )
+        mark("CUT")
         result["CalculatedLifecycle"] = updated.get("CalculatedLifecycle")
+        old = decision.current.delete_after_days
+        result["DaysRemoved"] = old - target if old is not None and old > 0 else None
+    elif prior.finished:
+        record = read_record(dynamodb, ledger_table, recovery_point_arn)
+        if record is not None:
+            write_record(dynamodb, ledger_table, replace(record, state="CUT"))
     return json_object(result)
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
+    region = task.fields.string("Region")
     return cut_retention(
         task.backup,
+        CopyReader(task.fields.string("CopyReaderRoleArn", ROLE_ARN)),
+        dynamodb_client(region),
         recovery_point_arn=task.recovery_point_arn,
         vault_name=task.fields.string("BackupVaultName", VAULT_NAME),
         destinations=task.fields.strings("Destinations", VAULT_ARN, 2),
+        known=known_copies(task.fields.raw("KnownCopies")),
+        ledger_table=task.fields.string("LedgerTableName", TABLE_NAME),
         new_delete_after_days=task.fields.integer("NewDeleteAfterDays", 1, 36500),
         now=task.fields.timestamp("Now"),
+        execution=task.fields.optional_string("Execution"),
     )

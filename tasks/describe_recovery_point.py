@@ -1,9 +1,10 @@
 """Task "DescribeOriginal": read the triggering event, then describe the original backup.
 
-Input: the AWS Backup event as the execution received it, the execution's own account and
-region, and the deployment settings. Output: the original recovery point as AWS describes it,
-plus the two destination vaults its copies go to. Fails with InvalidInput for a foreign or
-malformed event, and with RecoveryPointNotEligible when a backup cannot be copied.
+Input: the event as the execution received it (AWS Backup's, or this product's "Backup Needs
+Finishing"), the execution's own account and region, and the deployment settings. Output: the
+original recovery point as AWS describes it, plus the two destination vaults its copies go to.
+Fails with InvalidInput for a foreign or malformed event, and with RecoveryPointNotEligible
+when a backup cannot be copied.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def copy_refusal(point: RecoveryPoint) -> str | None:
 
 def describe_original(backup: BackupClient, trigger: Trigger) -> dict[str, Any]:
     described, point = describe_point(backup, trigger.vault_name, trigger.recovery_point_arn)
-    if trigger.kind == "BackupJob":
+    if trigger.kind != "PlanCopyJob":
         refusal = copy_refusal(point)
         if refusal is not None:
             raise RecoveryPointNotEligible(
@@ -42,8 +43,9 @@ def describe_original(backup: BackupClient, trigger: Trigger) -> dict[str, Any]:
             )
     summary = {
         key: described.get(key)
-        for key in ("RecoveryPointArn", "BackupVaultName", "ResourceArn", "ResourceType",
-                    "CreationDate", "Status", "StorageClass", "Lifecycle", "CalculatedLifecycle")
+        for key in ("RecoveryPointArn", "BackupVaultName", "BackupVaultArn", "ResourceArn",
+                    "ResourceType", "CreationDate", "Status", "StorageClass", "Lifecycle",
+                    "CalculatedLifecycle", "BackupSizeInBytes")
     }  # fmt: skip
     return json_object(
         {

@@ -40,8 +40,32 @@ class CopiesNotVerified(TaskError):
     """AWS Backup does not show a COMPLETED copy in every required destination vault."""
 
 
+class CopiesNotYetVisible(TaskError):
+    """A copy this execution saw completed is not readable yet; retried for a bounded time."""
+
+
 class CopiesExpireTooSoon(TaskError):
-    """A verified copy keeps a shorter retention than the original: cutting would lose data."""
+    """A copy is deleted before the original would be: cutting would leave no copy."""
+
+
+class CopyExpiryUnknown(TaskError):
+    """When a copy is deleted cannot be known from what AWS reports, so nothing is cut."""
+
+
+class CopyReaderUnavailable(TaskError):
+    """The backup account's read-only role for copies cannot be assumed or used."""
+
+
+class CopyHistoryUnknown(TaskError):
+    """Neither AWS Backup's job history nor the destination vault can say if a copy exists."""
+
+
+class CopyJobNotFound(TaskError):
+    """AWS Backup no longer knows the copy job, and no copy is in its destination vault."""
+
+
+class RetentionChangedAfterCut(TaskError):
+    """Someone changed the original's retention after this product cut it; left as it is."""
 
 
 class AwsError(TaskError):
@@ -122,4 +146,23 @@ TRANSIENT_AWS_ERRORS = (
     "LimitExceededException",
     "ServiceUnavailableException",
     "InvalidResourceStateException",
+)
+
+# Errors that end an execution in a named Fail state: no retry or redrive can fix them, so the
+# reconciliation never retries them; a person looks at them (design.md §3).
+FINAL_ERRORS = (
+    "InvalidInput",
+    "RecoveryPointNotEligible",
+    "CopyJobFailed",
+    "CopyJobNotFound",
+    "CopiesNotVerified",
+    "CopiesExpireTooSoon",
+    "CopyExpiryUnknown",
+    "CopyReaderUnavailable",
+    "CopyHistoryUnknown",
+    "RetentionChangedAfterCut",
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "InvalidRequestException",
+    "InvalidParameterValueException",
 )

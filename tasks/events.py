@@ -1,4 +1,9 @@
-"""Typed models of the two AWS Backup events the workflow starts from.
+"""Typed models of the events the workflow starts from.
+
+Two are AWS Backup's. The third, "Backup Needs Finishing", is this product's own: the
+reconciliation and the operator's backfill start an execution with it for a backup whose
+copies or cut were never finished (design.md §5b). It is shaped like an EventBridge event so
+that every execution's input reads the same way and can be started again by hand.
 
 The shapes follow AWS's published examples, quirks included (aws-facts.md §A.2, §A.3):
 - sizes are strings in backup job events and numbers in copy job events;
@@ -27,6 +32,9 @@ from tasks.inputs import (
 
 BACKUP_JOB = "Backup Job State Change"
 COPY_JOB = "Copy Job State Change"
+FINISH = "Backup Needs Finishing"
+AWS_BACKUP = "aws.backup"
+THIS_PRODUCT = "backup-events"
 BACKUP_JOB_STATES = {
     "CREATED", "PENDING", "RUNNING", "ABORTING", "ABORTED",
     "COMPLETED", "FAILED", "EXPIRED", "PARTIAL",
@@ -118,9 +126,9 @@ def _created_by(detail: Fields) -> PlanCreator | None:
     )
 
 
-def _envelope(event: Fields, source: Any) -> Envelope:
-    if source != "aws.backup":
-        raise InvalidInput(f"input.source: expected 'aws.backup', got {source!r}")
+def _envelope(event: Fields, source: Any, expected: str = AWS_BACKUP) -> Envelope:
+    if source != expected:
+        raise InvalidInput(f"input.source: expected {expected!r}, got {source!r}")
     resources = event.raw("resources")
     if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
         raise InvalidInput(f"input.resources: expected a list of ARNs, got {resources!r}")
@@ -204,10 +212,70 @@ def parse_copy_job_event(raw: Any) -> CopyJobEvent:
     )
 
 
-def parse_event(raw: Any) -> BackupJobEvent | CopyJobEvent:
+@dataclass(frozen=True)
+class FinishRequest:
+    """A backup the reconciliation (or backfill) found unfinished: copy what is missing, cut."""
+
+    envelope: Envelope
+    recovery_point_arn: str
+    vault_name: str
+    vault_arn: str
+    reason: str | None
+    state: str = "COMPLETED"  # only completed backups are ever found unfinished
+
+
+def parse_finish_request(raw: Any) -> FinishRequest:
+    event = Fields(raw)
+    envelope = _envelope(event, event.raw("source"), THIS_PRODUCT)
+    detail = event.object("detail")
+    arn = _recovery_point(envelope.resources)
+    if arn is None:
+        raise InvalidInput("input.resources: the recovery point to finish is required")
+    return FinishRequest(
+        envelope=envelope,
+        recovery_point_arn=arn,
+        vault_name=detail.string("backupVaultName", VAULT_NAME),
+        vault_arn=detail.string("backupVaultArn", VAULT_ARN),
+        reason=detail.optional_string("reason"),
+    )
+
+
+def finish_request(
+    *,
+    event_id: str,
+    account: str,
+    region: str,
+    time: str,
+    recovery_point_arn: str,
+    vault_arn: str,
+    reason: str,
+) -> dict[str, Any]:
+    """The input of an execution that finishes one backup, as the reconciliation writes it."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": FINISH,
+        "source": THIS_PRODUCT,
+        "account": account,
+        "time": time,
+        "region": region,
+        "resources": [recovery_point_arn],
+        "detail": {
+            "backupVaultArn": vault_arn,
+            "backupVaultName": vault_arn.rsplit(":", 1)[-1],
+            "reason": reason,
+        },
+    }
+
+
+def parse_event(raw: Any) -> BackupJobEvent | CopyJobEvent | FinishRequest:
     kind = Fields(raw).raw("detail-type")
     if kind == BACKUP_JOB:
         return parse_backup_job_event(raw)
     if kind == COPY_JOB:
         return parse_copy_job_event(raw)
-    raise InvalidInput(f"input.detail-type: expected {BACKUP_JOB!r} or {COPY_JOB!r}, got {kind!r}")
+    if kind == FINISH:
+        return parse_finish_request(raw)
+    raise InvalidInput(
+        f"input.detail-type: expected {BACKUP_JOB!r}, {COPY_JOB!r} or {FINISH!r}, got {kind!r}"
+    )

@@ -16,12 +16,16 @@ __all__ = [
     "COLD_MINIMUM_DAYS",
     "MAX_DAYS",
     "NEVER",
+    "CopiesCheck",
+    "ExpiryUnknown",
     "Lifecycle",
     "RecoveryPoint",
     "RetentionDecision",
     "age_in_days",
-    "copies_expiring_early",
+    "copies_outlive",
+    "copy_expiry",
     "decide_retention_cut",
+    "original_expiry",
 ]
 
 # AWS Backup's "keep forever" / "never move to cold" value for both day counts.
@@ -319,7 +323,11 @@ def decide_retention_cut(
 
     new = replace(current, delete_after_days=floor)
     if cancel_cold_move:
-        new = replace(new, move_to_cold_storage_after_days=NEVER)
+        # The move is cancelled by leaving MoveToColdStorageAfterDays out: AWS sets a field it
+        # is not sent to null (aws-facts.md §B.4), and -1 is documented only for both fields
+        # together (§H). Should AWS keep the old value instead, it refuses the update
+        # (DeleteAfterDays below cold + 90) and nothing changes, which is safe too.
+        new = replace(new, move_to_cold_storage_after_days=None)
         if current.opt_in_to_archive_for_supported_resources is not None:
             new = replace(new, opt_in_to_archive_for_supported_resources=False)
         detail = (
@@ -345,47 +353,89 @@ def decide_retention_cut(
     )
 
 
-def _copy_delete_after_days(reported: Mapping[str, Any] | None) -> int | None:
-    """A copy's DeleteAfterDays as AWS reports it on the copy job; None when it has none.
+def _planned_deletion(point: RecoveryPoint) -> tuple[datetime | None, datetime | None]:
+    """(deletion by the lifecycle's day count, deletion AWS has calculated); None = none."""
+    days = point.lifecycle.delete_after_days
+    by_days = None if days is None or days == NEVER else point.creation_date + days * _DAY
+    return by_days, point.delete_at
 
-    A missing lifecycle means the copy took the original's (aws-facts.md §B.1: "if you omit a
-    copy lifecycle, the source lifecycle applies"), and "Always" (-1 or no DeleteAfterDays)
-    means it inherited the original's expiry date. Both are read as "the original's retention
-    when the copy was made". [UNCERTAIN] That the inheritance is fixed when the copy is made
-    is an assumption: the copy is another account's recovery point, which the original's
-    lifecycle update cannot reach.
+
+def original_expiry(point: RecoveryPoint) -> datetime | None:
+    """When the original would be deleted if nothing were cut; None when it never would.
+
+    Where the lifecycle's day count and AWS's calculated date disagree, the later one counts:
+    the copies must outlive the original in either reading.
     """
-    if reported is None:
-        return None
-    if not isinstance(reported, Mapping):
-        raise ValueError(f"Lifecycle must be an object, got {reported!r}")
-    days = _optional_int(reported, "DeleteAfterDays")
-    return None if days == NEVER else days
+    known = [moment for moment in _planned_deletion(point) if moment is not None]
+    return max(known) if known else None
 
 
-def copies_expiring_early(
-    original: Lifecycle, copies: Mapping[str, Mapping[str, Any] | None]
-) -> list[str]:
-    """Why each copy could be deleted before the original would have been; [] if none.
+class ExpiryUnknown(ValueError):
+    """A copy's deletion date cannot be known from what AWS reports about it."""
 
-    `copies` maps a name for each copy (its vault, say) to the lifecycle its copy job reports.
 
-    Copies count their retention from the original's creation date (aws-facts.md §B.1), so a
-    copy keeping DeleteAfterDays at least as long as the original's lives at least as long.
-    An original that never expires needs copies that never expire, or that keep AWS's
-    100-year maximum. A lifecycle this code cannot read counts as too short.
+def copy_expiry(copy: RecoveryPoint) -> datetime | None:
+    """When a copy will be deleted; None when it is kept forever.
+
+    Read from the copy itself, never from its copy job or from the original: a copy's
+    retention is fixed when it is made and can change afterwards (aws-facts.md §B.1). Where
+    the day count and AWS's calculated date disagree, the earlier one counts. A DeleteAfterDays
+    of -1 on a copy means "inherit the source's expiry" (§B.1), a date AWS does not report
+    here, so it is unknown rather than forever.
     """
-    kept = original.delete_after_days
-    needed = MAX_DAYS if kept is None or kept == NEVER else kept
-    problems: list[str] = []
-    for arn, reported in copies.items():
+    by_days, calculated = _planned_deletion(copy)
+    known = [moment for moment in (by_days, calculated) if moment is not None]
+    if known:
+        return min(known)
+    if copy.lifecycle.delete_after_days == NEVER:
+        raise ExpiryUnknown(
+            f"{copy.arn} keeps the source's retention (DeleteAfterDays -1) and AWS reports no "
+            "deletion date for it"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class CopiesCheck:
+    """Whether every copy outlives the original; `unknown` and `too_soon` say why not."""
+
+    too_soon: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def safe(self) -> bool:
+        return not self.too_soon and not self.unknown
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def copies_outlive(original: RecoveryPoint, copies: Mapping[str, RecoveryPoint]) -> CopiesCheck:
+    """Does every copy expire no earlier than the original would without the cut?
+
+    `copies` maps a name for each copy (its vault) to the copy as AWS describes it. An
+    original that never expires needs copies that never expire or that AWS keeps its maximum
+    of 36,500 days from the shared creation date.
+    """
+    needed = original_expiry(original)
+    too_soon: list[str] = []
+    unknown: list[str] = []
+    for name, copy in copies.items():
         try:
-            days = _copy_delete_after_days(reported)
-        except ValueError as error:
-            problems.append(f"{arn}: its lifecycle cannot be read ({error})")
+            expires = copy_expiry(copy)
+        except ExpiryUnknown as error:
+            unknown.append(f"{name}: {error}")
             continue
-        if days is not None and days < needed:
-            problems.append(
-                f"{arn} is kept {_days(days)}, shorter than the original's {_retention_text(kept)}"
+        if expires is None:
+            continue
+        if needed is None:
+            if expires - copy.creation_date < MAX_DAYS * _DAY:
+                too_soon.append(
+                    f"{name} is deleted at {_when(expires)}, but the original never expires"
+                )
+        elif expires < needed:
+            too_soon.append(
+                f"{name} is deleted at {_when(expires)}, before the original ({_when(needed)})"
             )
-    return problems
+    return CopiesCheck(tuple(too_soon), tuple(unknown))

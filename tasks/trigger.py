@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from tasks.copies import Deployment
 from tasks.errors import InvalidInput
-from tasks.events import BackupJobEvent, CopyJobEvent, parse_event
+from tasks.events import BackupJobEvent, CopyJobEvent, FinishRequest, parse_event
 from tasks.inputs import ACCOUNT_ID, REGION, VAULT_NAME, Fields, check_recovery_point_home
 
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: Literal["BackupJob", "PlanCopyJob"]
+    kind: Literal["BackupJob", "PlanCopyJob", "Finish"]
     job_id: str
     recovery_point_arn: str
     vault_name: str
@@ -57,7 +57,28 @@ def read_trigger(
         raise InvalidInput(f"The job is {event.state}; only COMPLETED jobs start this workflow")
     if isinstance(event, BackupJobEvent):
         return _from_backup_job(event, account, region, deployment, copy_scheduled_backups)
+    if isinstance(event, FinishRequest):
+        return _from_finish_request(event, account, region, deployment)
     return _from_plan_copy_job(event, account, region, deployment)
+
+
+def _from_finish_request(
+    event: FinishRequest, account: str, region: str, deployment: Deployment
+) -> Trigger:
+    expected_vault = _own_vault(event.vault_arn, account, region, deployment)
+    if event.vault_arn != expected_vault:
+        raise InvalidInput(f"The backup vault is {event.vault_arn}, expected {expected_vault}")
+    check_recovery_point_home(
+        event.recovery_point_arn, "input.resources[0]", region=region, account=account
+    )
+    return Trigger(
+        kind="Finish",
+        job_id=event.envelope.event_id,
+        recovery_point_arn=event.recovery_point_arn,
+        vault_name=deployment.vault_name,
+        region=region,
+        destinations=deployment.destinations(_partition(event.vault_arn), region),
+    )
 
 
 def _from_backup_job(

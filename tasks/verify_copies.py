@@ -1,18 +1,21 @@
-"""Task "VerifyCopies": are both required copies of the original COMPLETED?
+"""Task "VerifyCopies": does each of the two destinations hold a usable copy of the original?
 
-Lists the copy jobs AWS Backup holds for the original (not the events: events are best
-effort) and reports, per destination vault, the completed copy and its recovery point.
-Returns Verified=false with the missing destinations rather than failing: for a backup plan's
-copies, the first one to finish simply waits for the second.
+Reads the copies themselves in the backup account (tasks/copy_reader.py), not the events
+(best effort) nor only the copy jobs (a copy can be deleted or expire after its job
+completed). Returns Verified=false with what is missing or unusable rather than failing: for
+a backup plan's copies, the first one to finish simply waits for the second. A copy this
+execution saw completed moments ago that cannot be read yet raises CopiesNotYetVisible, which
+the state machine retries for a bounded time (AWS's listings can lag a finished job).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tasks.aws import copy_jobs_of
 from tasks.copies import verify
-from tasks.inputs import VAULT_ARN
+from tasks.copy_reader import CopyReader, known_copies, look_up_copies, original_from
+from tasks.errors import CopiesNotYetVisible
+from tasks.inputs import ROLE_ARN, VAULT_ARN
 from tasks.logs import make_logger, start_task
 
 logger = make_logger()
@@ -22,7 +25,22 @@ logger = make_logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
     destinations = task.fields.strings("Destinations", VAULT_ARN, 2)
-    jobs = copy_jobs_of(task.backup, task.recovery_point_arn)
-    result = verify(jobs, destinations, task.recovery_point_arn).to_output()
+    original = original_from(task.fields.object("Original"), task.recovery_point_arn)
+    known = known_copies(task.fields.raw("KnownCopies"))
+    reader = CopyReader(task.fields.string("CopyReaderRoleArn", ROLE_ARN))
+    lookups = look_up_copies(task.backup, reader, original, destinations, known)
+    verification = verify(
+        lookups, destinations, original.recovery_point_arn, task.fields.timestamp("Now")
+    )
+    unseen = [
+        v.recovery_point_arn
+        for v in verification.verdicts
+        if v.copy is None and v.recovery_point_arn == known.get(v.destination)
+    ]
+    if unseen:
+        raise CopiesNotYetVisible(
+            f"Completed copies not readable yet: {', '.join(map(str, unseen))}"
+        )
+    result = verification.to_output()
     logger.info("copies checked", extra={"verification": result})
     return result

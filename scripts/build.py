@@ -7,8 +7,8 @@ are replaced by the generated parts:
     ZipFile: "@@bundle tasks.<module>"        → the function's single-file code (scripts/bundle.py)
     DefinitionString: "@@definition <name>"   → the ASL, numeric placeholders unquoted
 
-Usage: python -m scripts.build [--check]. --check changes nothing and exits 1 when the committed template is
-not what the sources generate (a test runs it, so a stale template fails the suite).
+Usage: python -m scripts.build [--check]. --check changes nothing and exits 1 when the committed
+template is not what the sources generate (a test runs it, so a stale template fails the suite).
 """
 
 from __future__ import annotations

@@ -120,7 +120,8 @@ def check_prior_cut(record: CutRecord | None, current: Lifecycle) -> PriorCut:
         return PriorCut(
             False,
             f"This product cut the retention to {target} days on {record.at}, and it is now "
-            f"{_retained_text(now_days)}: someone lengthened it after the cut, so it is left as it is.",
+            f"{_retained_text(now_days)}: someone lengthened it after the cut, so it is left "
+            "as it is.",
         )
     if now_days == target:
         return PriorCut(True, f"The cut to {target} days on {record.at} was written.", True)
@@ -129,8 +130,8 @@ def check_prior_cut(record: CutRecord | None, current: Lifecycle) -> PriorCut:
     return PriorCut(
         False,
         f"A cut from {_retained_text(record.old_delete_after_days)} to {target} days started on "
-        f"{record.at}, and the retention is now {_retained_text(now_days)}: someone changed it since, "
-        "so it is left as it is.",
+        f"{record.at}, and the retention is now {_retained_text(now_days)}: someone changed it "
+        "since, so it is left as it is.",
     )
 
 

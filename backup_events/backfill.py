@@ -1,7 +1,8 @@
-"""Catch up on backups the workflow never saw: start an execution for each one still unfinished.
+"""backup-events backfill: start an execution for each backup the workflow never finished.
 
-    scripts/backfill.py --stack-name BackupEvents --since 30d            # the plan only
-    scripts/backfill.py --stack-name BackupEvents --since 30d --apply    # start executions
+    backup-events backfill --stack-name BackupEvents --region us-east-1 --since 30d  # the plan
+    backup-events backfill --stack-name BackupEvents --region us-east-1 --apply      # start them
+    backup-events backfill --stack-set BackupEvents --region us-east-1 [--apply]     # organization
 
 AWS Backup events are best effort (aws-facts.md §A.1), the rules may have been disabled, and
 backups made before the deployment were never seen: the original product had "No catch-up
@@ -20,60 +21,60 @@ Backup's own records with what the workflow would have done:
   event of the latest plan copy. A plan backup still missing a plan copy is reported for a
   person, not copied, unless --include-plan-backups.
 
-The settings (vault, backup account and regions, NewDeleteAfterDays, CopyScheduledBackups)
-are read from the deployed state machine's definition, so the script judges points exactly as
-the workflow will; options given on the command line must agree with it.
+The settings (vault, backup account and Regions, NewDeleteAfterDays, CopyScheduledBackups,
+EnableUpdateLifecycle) are the stack's parameters: the one source the workflow itself was
+deployed from, so points are judged exactly as the workflow will judge them.
 
 Executions are named `backfill-<hash of the point and its state>`: starting the same backfill
 twice while the first is running returns the running execution (StartExecution is idempotent
 for the same name and input, §C.2), and a point whose last backfill execution ended without
 changing anything is reported instead of being started again and again.
 
-Exit codes: 0 done or nothing to do, 1 some points need a person or could not be started,
-2 usage or configuration error (nothing was written).
+The rules themselves (is a copy verified, is the cut due, would the workflow accept the
+event) are the workflow's own, imported from tasks/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
-
-if __package__ in (None, ""):
-    # Run as `python scripts/backfill.py`: make `scripts` and `tasks` importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import botocore.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from scripts import cli
+from backup_events.aws import (
+    ClientFactory,
+    ConfigError,
+    aware,
+    check_region,
+    digest,
+    error_code,
+    error_text,
+    iso_z,
+    pages,
+)
+from backup_events.executions import running_points, status_of
+from backup_events.fleet import Finding, run_command
+from backup_events.output import Outcome, Report, add_apply_argument, fail, progress
+from backup_events.sessions import Environment
+from backup_events.targets import StateMachine, Target, add_target_arguments, resolve_state_machine
+from backup_events.times import Window, add_window_arguments, parse_window, utc_text
 from tasks.aws import json_safe
-from tasks.copies import IN_PROGRESS, Deployment, verify
+from tasks.copies import IN_PROGRESS, Deployment, latest_completed_copy
 from tasks.errors import InvalidInput
 from tasks.inputs import ACCOUNT_ID, VAULT_NAME
 from tasks.retention import MAX_DAYS, RecoveryPoint, decide_retention_cut
 from tasks.trigger import read_trigger
 
-PROGRAM = "backfill.py"
+PROGRAM = "backup-events backfill"
 BACKUP_JOB = "Backup Job State Change"
 COPY_JOB = "Copy Job State Change"
-# The deployment settings the state machine carries in its task payloads (DefinitionSubstitutions).
-SETTING_KEYS = (
-    "VaultName",
-    "BackupAccountId",
-    "BackupRegion",
-    "BackupRegionAlternate",
-    "NewDeleteAfterDays",
-    "CopyScheduledBackups",
-)
 # A stable namespace for event ids, so the same backfill event always has the same id.
 EVENT_NAMESPACE = uuid.UUID("6f1d2a4e-8b3c-4d5e-9f60-7a8b9c0d1e2f")
 
@@ -115,10 +116,10 @@ class PointPlan:
     execution_name: str | None = None
 
 
-Outcome = cli.Outcome[PointPlan]
+PointOutcome = Outcome[PointPlan]
 
 
-class BackfillReport(cli.Report[PointPlan]):
+class BackfillReport(Report[PointPlan]):
     needs_person = "attention"
 
     @property
@@ -129,103 +130,43 @@ class BackfillReport(cli.Report[PointPlan]):
 # -- settings -------------------------------------------------------------------------------------
 
 
-def settings_in_definition(definition: Mapping[str, Any]) -> dict[str, str]:
-    """The deployment settings written into a deployed definition's task payloads.
+def settings_from_stack(parameters: Mapping[str, str], *, copies_only: bool = False) -> Settings:
+    """The deployment's settings: the parameters of the stack that deployed the workflow."""
 
-    CloudFormation substitutes them as literals ("BackupRegion": "us-west-2") or as JSONata
-    literals ("NewDeleteAfterDays": "{% 7 %}"); anything still an expression is not a setting.
-    """
-    found: dict[str, str] = {}
+    def value(key: str) -> str:
+        found = parameters.get(key)
+        if not found:
+            raise ConfigError(f"the stack has no {key} parameter: is it a Backup Events stack?")
+        return found
 
-    def walk(node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key in SETTING_KEYS and isinstance(value, str | int) and key not in found:
-                    text = str(value).strip()
-                    if text.startswith("{%") and text.endswith("%}"):
-                        text = text[2:-2].strip()
-                    if text and "$" not in text:
-                        found[key] = text
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(definition)
-    return found
-
-
-def resolve_settings(
-    state_machine: cli.StateMachine,
-    *,
-    vault_name: str | None = None,
-    backup_account_id: str | None = None,
-    backup_region: str | None = None,
-    backup_region_alternate: str | None = None,
-    new_delete_after_days: int | None = None,
-    copies_only: bool = False,
-) -> Settings:
-    """Command-line settings checked against the deployed ones; the deployed ones fill gaps."""
-    deployed = settings_in_definition(state_machine.definition)
-    given = {
-        "VaultName": (vault_name, "--vault-name"),
-        "BackupAccountId": (backup_account_id, "--backup-account-id"),
-        "BackupRegion": (backup_region, "--backup-region"),
-        "BackupRegionAlternate": (backup_region_alternate, "--backup-region-alternate"),
-        "NewDeleteAfterDays": (
-            None if new_delete_after_days is None else str(new_delete_after_days),
-            "--new-delete-after-days",
-        ),
-    }
-    values: dict[str, str] = {}
-    for key, (value, option) in given.items():
-        known = deployed.get(key)
-        if value is not None and known is not None and value != known:
-            # Judging points by other settings than the workflow's would start executions that
-            # change nothing, over and over.
-            raise cli.ConfigError(
-                f"{option} {value} does not match the state machine's {key} {known}"
-            )
-        chosen = value if value is not None else known
-        if chosen is None:
-            raise cli.ConfigError(
-                f"{option} is required: the state machine does not name its {key}"
-            )
-        values[key] = chosen
-    if not VAULT_NAME.fullmatch(values["VaultName"]):
-        raise cli.ConfigError(f"--vault-name {values['VaultName']!r} is not a vault name")
-    if not ACCOUNT_ID.fullmatch(values["BackupAccountId"]):
-        raise cli.ConfigError(f"--backup-account-id {values['BackupAccountId']!r} is not 12 digits")
-    for key, option in (
-        ("BackupRegion", "--backup-region"),
-        ("BackupRegionAlternate", "--backup-region-alternate"),
-    ):
-        if not cli.REGION.fullmatch(values[key]) or values[key] not in cli.known_regions():
-            raise cli.ConfigError(f"{option}: unknown region {values[key]!r}")
+    if not VAULT_NAME.fullmatch(value("VaultName")):
+        raise ConfigError(f"VaultName {value('VaultName')!r} is not a vault name")
+    if not ACCOUNT_ID.fullmatch(value("BackupAccountId")):
+        raise ConfigError(f"BackupAccountId {value('BackupAccountId')!r} is not 12 digits")
+    for key in ("BackupRegion", "BackupRegionAlternate"):
+        check_region(value(key), key)
     try:
-        days = int(values["NewDeleteAfterDays"])
+        days = int(value("NewDeleteAfterDays"))
     except ValueError as error:
-        raise cli.ConfigError(
-            f"NewDeleteAfterDays {values['NewDeleteAfterDays']!r} is not a number"
+        raise ConfigError(
+            f"NewDeleteAfterDays {value('NewDeleteAfterDays')!r} is not a number"
         ) from error
     if not 1 <= days <= MAX_DAYS:
-        raise cli.ConfigError(f"--new-delete-after-days must be 1..{MAX_DAYS}, got {days}")
+        raise ConfigError(f"NewDeleteAfterDays must be 1..{MAX_DAYS}, got {days}")
     try:
         deployment = Deployment(
-            backup_account=values["BackupAccountId"],
-            backup_region=values["BackupRegion"],
-            alternate_region=values["BackupRegionAlternate"],
-            vault_name=values["VaultName"],
+            backup_account=value("BackupAccountId"),
+            backup_region=value("BackupRegion"),
+            alternate_region=value("BackupRegionAlternate"),
+            vault_name=value("VaultName"),
         )
     except InvalidInput as error:
-        raise cli.ConfigError(str(error)) from error
-    # EnableUpdateLifecycle is not in the task payloads; a stack says it among its parameters.
-    lifecycle_off = state_machine.stack_parameters.get("EnableUpdateLifecycle") == "false"
+        raise ConfigError(str(error)) from error
     return Settings(
         deployment=deployment,
         new_delete_after_days=days,
-        copy_scheduled_backups=deployed.get("CopyScheduledBackups") == "true",
-        cut_enabled=not (copies_only or lifecycle_off),
+        copy_scheduled_backups=parameters.get("CopyScheduledBackups") == "true",
+        cut_enabled=not (copies_only or parameters.get("EnableUpdateLifecycle") == "false"),
     )
 
 
@@ -242,7 +183,7 @@ def _event(
         "detail-type": kind,
         "source": "aws.backup",
         "account": place.account,
-        "time": cli.iso_z(when),
+        "time": iso_z(when),
         "region": place.region,
         "resources": [resource],
         "detail": {k: v for k, v in detail.items() if v is not None},
@@ -271,8 +212,8 @@ def backup_job_event(
     the input in the console. `as_plan_backup` false leaves out createdBy: the workflow then
     copies the backup itself, as it does for on-demand backups.
     """
-    created = cli.aware(point.get("CreationDate")) or datetime.now(UTC)
-    completed = cli.aware(point.get("CompletionDate")) or created
+    created = aware(point.get("CreationDate")) or datetime.now(UTC)
+    completed = aware(point.get("CompletionDate")) or created
     size = str(point.get("BackupSizeInBytes") or 0)  # a string in backup job events (§A.2)
     detail: dict[str, Any] = {
         "backupJobId": name,
@@ -280,12 +221,12 @@ def backup_job_event(
         "backupVaultArn": point.get("BackupVaultArn"),
         "backupVaultName": point.get("BackupVaultName"),
         "bytesTransferred": size,
-        "creationDate": cli.iso_z(created, millis=True),
+        "creationDate": iso_z(created, millis=True),
         "iamRoleArn": point.get("IamRoleArn"),
         "resourceArn": point.get("ResourceArn"),
         "resourceType": point.get("ResourceType"),
         "state": "COMPLETED",
-        "completionDate": cli.iso_z(completed, millis=True),
+        "completionDate": iso_z(completed, millis=True),
         "percentDone": 100.0,
         "retryCount": 0,
     }
@@ -296,19 +237,19 @@ def backup_job_event(
 
 def copy_job_event(job: Mapping[str, Any], place: Place, name: str) -> dict[str, Any]:
     """The "Copy Job State Change" COMPLETED event AWS sent (or lost) for this plan copy job."""
-    created = cli.aware(job.get("CreationDate")) or datetime.now(UTC)
-    completed = cli.aware(job.get("CompletionDate")) or created
+    created = aware(job.get("CreationDate")) or datetime.now(UTC)
+    completed = aware(job.get("CompletionDate")) or created
     detail: dict[str, Any] = {
         "copyJobId": job.get("CopyJobId"),
         "backupSizeInBytes": int(job.get("BackupSizeInBytes") or 0),  # a number here (§A.3)
-        "creationDate": cli.iso_z(created, millis=True),
+        "creationDate": iso_z(created, millis=True),
         "iamRoleArn": job.get("IamRoleArn"),
         "resourceArn": job.get("ResourceArn"),
         "resourceType": job.get("ResourceType"),
         "sourceBackupVaultArn": job.get("SourceBackupVaultArn"),
         "destinationBackupVaultArn": job.get("DestinationBackupVaultArn"),
         "state": "COMPLETED",
-        "completionDate": cli.iso_z(completed, millis=True),
+        "completionDate": iso_z(completed, millis=True),
         "destinationRecoveryPointArn": job.get("DestinationRecoveryPointArn"),
         "createdBy": _event_created_by(job.get("CreatedBy")),
     }
@@ -327,10 +268,7 @@ def _execution_name(
 ) -> str:
     """Deterministic: the same point in the same state always gets the same name."""
     state = sorted((str(j.get("CopyJobId")), str(j.get("State"))) for j in copy_jobs)
-    return (
-        "backfill-"
-        + cli.digest(point["RecoveryPointArn"], kind, state, point.get("Lifecycle"))[:24]
-    )
+    return "backfill-" + digest(point["RecoveryPointArn"], kind, state, point.get("Lifecycle"))[:24]
 
 
 def retention_pending(
@@ -377,7 +315,7 @@ def plan_point(
     ) -> PointPlan:
         return PointPlan(
             arn,
-            cli.aware(point.get("CreationDate")),
+            aware(point.get("CreationDate")),
             str(point.get("ResourceArn") or "-"),
             "plan" if plan_made else "on-demand",
             action,
@@ -399,7 +337,10 @@ def plan_point(
         return result("skip", f"execution {running_execution} is already running for it")
 
     destinations = settings.deployment.destinations(place.partition, place.region)
-    missing = verify(copy_jobs, destinations, arn).missing
+    # Until tasks/needs.py holds the rule: a copy counts when a COMPLETED copy job made it.
+    # (The copies themselves live in the backup account, which the workflow reads through its
+    # own reader role; the operator's role reads only this account.)
+    missing = [d for d in destinations if latest_completed_copy(copy_jobs, arn, d) is None]
     cut_pending, cut_text = retention_pending(point, settings, now, vault_locked)
     if not missing and not cut_pending:
         return result("done", f"both copies COMPLETED; {cut_text}")
@@ -447,7 +388,7 @@ def plan_point(
             if plan_copies:
                 # The workflow's plan path verifies and cuts, cold points included (keeping
                 # their 90 days in cold storage).
-                latest = max(plan_copies, key=lambda j: cli.aware(j.get("CompletionDate")) or now)
+                latest = max(plan_copies, key=lambda j: aware(j.get("CompletionDate")) or now)
                 return start(COPY_JOB, f"both plan copies COMPLETED; {needs}", latest)
         elif include_plan_backups:
             return start(BACKUP_JOB, f"{needs}: copied here (--include-plan-backups)")
@@ -479,43 +420,13 @@ def plan_point(
 # -- AWS ------------------------------------------------------------------------------------------
 
 
-def running_points(sfn: Any, state_machine_arn: str) -> dict[str, str]:
-    """Recovery point ARN -> name of a RUNNING execution whose input is about that point."""
-    running: dict[str, str] = {}
-    for listed in cli.pages(
-        sfn.list_executions,
-        "executions",
-        stateMachineArn=state_machine_arn,
-        statusFilter="RUNNING",
-        maxResults=1000,
-    ):
-        described = sfn.describe_execution(executionArn=listed["executionArn"])
-        try:
-            resources = json.loads(described.get("input") or "{}").get("resources") or []
-        except (ValueError, AttributeError):
-            continue  # not an event: it cannot be about a recovery point
-        if resources and isinstance(resources[0], str):
-            running.setdefault(resources[0], str(listed["name"]))
-    return running
-
-
-def _existing_status(sfn: Any, state_machine: cli.StateMachine, name: str) -> str | None:
-    try:
-        found = sfn.describe_execution(executionArn=state_machine.execution_arn(name))
-    except botocore.exceptions.ClientError as error:
-        if cli.error_code(error) == "ExecutionDoesNotExist":
-            return None
-        raise
-    return f"{found['status']}" + (f", {found['error']}" if found.get("error") else "")
-
-
 def plan(
     backup: Any,
     sfn: Any,
-    state_machine: cli.StateMachine,
+    state_machine: StateMachine,
     settings: Settings,
     *,
-    window: cli.Window,
+    window: Window,
     now: datetime,
     include_plan_backups: bool,
     console: Console,
@@ -525,27 +436,27 @@ def plan(
     try:
         vault = backup.describe_backup_vault(BackupVaultName=settings.vault_name)
     except botocore.exceptions.ClientError as error:
-        if cli.error_code(error) == "ResourceNotFoundException":
-            raise cli.ConfigError(
+        if error_code(error) == "ResourceNotFoundException":
+            raise ConfigError(
                 f"no vault {settings.vault_name!r} in account {place.account}, {place.region} "
-                f"({cli.error_text(error)})"
+                f"({error_text(error)})"
             ) from error
         raise
     listed = [
         p
-        for p in cli.pages(
+        for p in pages(
             backup.list_recovery_points_by_backup_vault,
             "RecoveryPoints",
             BackupVaultName=settings.vault_name,
             ByCreatedAfter=window.since,
             ByCreatedBefore=window.until,
         )
-        if (cli.aware(p.get("CreationDate")) or window.until) in window
+        if (aware(p.get("CreationDate")) or window.until) in window
     ]
-    listed.sort(key=lambda p: (cli.aware(p.get("CreationDate")), p["RecoveryPointArn"]))
+    listed.sort(key=lambda p: (aware(p.get("CreationDate")), p["RecoveryPointArn"]))
     running = running_points(sfn, state_machine.arn)
     plans: list[PointPlan] = []
-    with cli.progress(console, "Checking recovery points", len(listed)) as advance:
+    with progress(console, "Checking recovery points", len(listed)) as advance:
         for entry in listed:
             arn = entry["RecoveryPointArn"]
             try:
@@ -553,11 +464,11 @@ def plan(
                     BackupVaultName=settings.vault_name, RecoveryPointArn=arn
                 )
             except botocore.exceptions.ClientError as error:
-                if cli.error_code(error) != "ResourceNotFoundException":
+                if error_code(error) != "ResourceNotFoundException":
                     raise
                 described = {**entry, "StorageClass": "DELETED"}  # deleted since it was listed
             jobs = json_safe(
-                list(cli.pages(backup.list_copy_jobs, "CopyJobs", BySourceRecoveryPointArn=arn))
+                list(pages(backup.list_copy_jobs, "CopyJobs", BySourceRecoveryPointArn=arn))
             )
             item = plan_point(
                 json_safe(described),
@@ -576,12 +487,13 @@ def plan(
     return str(vault.get("BackupVaultArn") or settings.vault_name), plans
 
 
-def _check_not_tried(sfn: Any, state_machine: cli.StateMachine, item: PointPlan) -> PointPlan:
+def _check_not_tried(sfn: Any, state_machine: StateMachine, item: PointPlan) -> PointPlan:
     """A point whose backfill execution already ran in this very state is not started again."""
     assert item.execution_name is not None
-    status = _existing_status(sfn, state_machine, item.execution_name)
-    if status is None:
+    found = status_of(sfn, state_machine, item.execution_name)
+    if found is None:
         return item
+    status = f"{found['status']}" + (f", {found['error']}" if found.get("error") else "")
     if status.startswith("RUNNING"):
         return replace(
             item, action="skip", reason=f"execution {item.execution_name} is already running for it"
@@ -590,23 +502,23 @@ def _check_not_tried(sfn: Any, state_machine: cli.StateMachine, item: PointPlan)
         item,
         action="attention",
         reason=f"{item.reason}; execution {item.execution_name} already ran for it in this "
-        f"state ({status}) and changed nothing: see its history, or scripts/rerun.py",
+        f"state ({status}) and changed nothing: see its history, or backup-events rerun",
     )
 
 
 def start_executions(
     sfn: Any,
-    state_machine: cli.StateMachine,
+    state_machine: StateMachine,
     plans: Sequence[PointPlan],
     *,
     rate: float,
     sleeper: Callable[[float], None],
     console: Console,
-) -> list[Outcome]:
+) -> list[PointOutcome]:
     """Start one execution per planned point, at most `rate` a second."""
     starts = [p for p in plans if p.action == "start"]
-    outcomes: list[Outcome] = []
-    with cli.progress(console, "Starting executions", len(starts)) as advance:
+    outcomes: list[PointOutcome] = []
+    with progress(console, "Starting executions", len(starts)) as advance:
         for index, item in enumerate(starts):
             if index:
                 sleeper(1.0 / rate)
@@ -616,11 +528,11 @@ def start_executions(
                     name=item.execution_name,
                     input=json.dumps(item.event),
                 )
-                outcome = Outcome(
+                outcome = PointOutcome(
                     item, True, f"started {item.execution_name}", started["executionArn"]
                 )
             except botocore.exceptions.ClientError as error:
-                outcome = Outcome(item, False, f"StartExecution failed: {cli.error_text(error)}")
+                outcome = PointOutcome(item, False, f"StartExecution failed: {error_text(error)}")
             outcomes.append(outcome)
             mark = "ok" if outcome.ok else "FAILED"
             console.print(f"  {mark:6} {item.recovery_point_arn}: {outcome.detail}")
@@ -631,15 +543,15 @@ def start_executions(
 def backfill(
     backup: Any,
     sfn: Any,
-    state_machine: cli.StateMachine,
+    state_machine: StateMachine,
     settings: Settings,
     *,
-    window: cli.Window,
+    window: Window,
     now: datetime,
     apply: bool = False,
     include_plan_backups: bool = False,
     rate: float = 1.0,
-    sleeper: Callable[[float], None] = time.sleep,
+    sleeper: Callable[[float], None],
     console: Console | None = None,
 ) -> BackfillReport:
     """Plan (and with `apply`, start) the catch-up; prints the plan, results and a summary."""
@@ -673,7 +585,7 @@ def plan_table(plans: Sequence[PointPlan]) -> Table:
         table.add_column(column, overflow="fold")
     for item in plans:
         table.add_row(
-            cli.utc_text(item.created),
+            utc_text(item.created),
             item.recovery_point_arn,
             item.made_by,
             item.action,
@@ -698,36 +610,26 @@ def summary(report: BackfillReport) -> str:
 # -- command line ---------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROGRAM,
-        description="Catch up on backups the workflow missed: for the recovery points created "
-        "in the window in the watched vault that lack a COMPLETED copy in either destination or "
-        "whose retention was not cut yet, start an execution with the AWS Backup event the "
-        "workflow would have received. Prints the plan; starts nothing without --apply.",
-        epilog="Settings not given are read from the deployed state machine; given ones must "
-        "match it. Exit codes: 0 done or nothing to do; 1 some points need a person or could "
-        "not be started; 2 usage or configuration error (nothing was written).",
-    )
-    cli.add_target_arguments(parser)
-    cli.add_window_arguments(parser, default_since="30d")
-    deployed = "(default: the state machine's; if given, it must match)"
-    parser.add_argument("--vault-name", help=f"the watched vault, VaultName {deployed}")
-    parser.add_argument(
-        "--backup-account-id", metavar="ACCOUNT", help=f"BackupAccountId {deployed}"
-    )
-    parser.add_argument("--backup-region", metavar="REGION", help=f"BackupRegion {deployed}")
-    parser.add_argument(
-        "--backup-region-alternate", metavar="REGION", help=f"BackupRegionAlternate {deployed}"
-    )
-    parser.add_argument(
-        "--new-delete-after-days", type=int, metavar="DAYS", help=f"NewDeleteAfterDays {deployed}"
-    )
+DESCRIPTION = (
+    "Catch up on backups the workflow missed: for the recovery points created in the window in "
+    "the watched vault that lack a COMPLETED copy in either destination or whose retention was "
+    "not cut yet, start an execution with the AWS Backup event the workflow would have "
+    "received. Prints the plan; starts nothing without --apply."
+)
+EPILOG = (
+    "The settings are the stack's parameters. Exit codes: 0 done or nothing to do; 1 some "
+    "points need a person or could not be started, or an account could not be reached; 2 usage "
+    "or configuration error (nothing was written)."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser, state_machine_arn=False)
+    add_window_arguments(parser, default_since="30d")
     parser.add_argument(
         "--copies-only",
         action="store_true",
-        help="look for missing copies only, not for uncut retention (a deployment with "
-        "EnableUpdateLifecycle=false; read from the stack with --stack-name)",
+        help="look for missing copies only, not for uncut retention",
     )
     parser.add_argument(
         "--include-plan-backups",
@@ -739,37 +641,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         default=1.0,
-        help="executions started per second at most (default: 1)",
+        help="executions started per second at most, in each account and Region (default: 1)",
     )
-    cli.add_apply_argument(parser)
-    return parser
+    add_apply_argument(parser)
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    client_factory: cli.ClientFactory | None = None,
-    clock: Callable[[], datetime] | None = None,
-    sleeper: Callable[[float], None] = time.sleep,
-) -> int:
-    args = build_parser().parse_args(argv)
-    console = cli.make_console()
+def run(args: argparse.Namespace, env: Environment) -> int:
+    now = env.clock()
     if not 0 < args.rate <= 100:
-        return cli.fail(PROGRAM, f"--rate must be more than 0 and at most 100, got {args.rate}")
+        return fail(PROGRAM, f"--rate must be more than 0 and at most 100, got {args.rate}")
+    try:
+        window = parse_window(args.since, args.until, now)
+    except ConfigError as error:
+        return fail(PROGRAM, str(error))
 
-    def work(
-        clients: cli.ClientFactory, state_machine: cli.StateMachine, window: cli.Window
-    ) -> int:
-        settings = resolve_settings(
-            state_machine,
-            vault_name=args.vault_name,
-            backup_account_id=args.backup_account_id,
-            backup_region=args.backup_region,
-            backup_region_alternate=args.backup_region_alternate,
-            new_delete_after_days=args.new_delete_after_days,
-            copies_only=args.copies_only,
-        )
-        return backfill(
+    def work(target: Target, clients: ClientFactory, console: Console) -> Finding:
+        state_machine = resolve_state_machine(clients, target)
+        settings = settings_from_stack(state_machine.stack_parameters, copies_only=args.copies_only)
+        report = backfill(
             clients("backup", state_machine.region),
             clients("stepfunctions", state_machine.region),
             state_machine,
@@ -779,15 +668,9 @@ def main(
             apply=args.apply,
             include_plan_backups=args.include_plan_backups,
             rate=args.rate,
-            sleeper=sleeper,
+            sleeper=env.sleep,
             console=console,
-        ).exit_code
+        )
+        return Finding(report.exit_code, summary(report))
 
-    now = clock() if clock is not None else datetime.now(UTC)
-    return cli.run_on_state_machine(
-        PROGRAM, args, now=now, client_factory=client_factory, work=work
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return run_command(PROGRAM, args, env, work, what="Catching up")

@@ -1,11 +1,11 @@
-"""Deploy Backup Events: one CloudFormation stack, or a service-managed StackSet and its instances.
+"""backup-events deploy: one CloudFormation stack, or a service-managed StackSet and its instances.
 
-    deploy.py stack --name BackupEvents --region us-east-1 --parameters quick-start.json \\
-        --template-bucket my-templates                 # dry run: what would change
-    deploy.py stack ... --apply                         # do it, and wait
-    deploy.py stackset --name BackupEvents --region us-east-1 --parameters quick-start.json \\
-        --template-bucket my-templates --org-units ou-ab12-cdef3456 \\
-        --regions us-east-1,us-west-2 --apply
+    backup-events deploy stack --name BackupEvents --region us-east-1 \\
+        --parameters quick-start.json --template-bucket my-templates   # dry run: what would change
+    backup-events deploy stack ... --apply                             # do it, and wait
+    backup-events deploy stackset --name BackupEvents --region us-east-1 \\
+        --parameters quick-start.json --template-bucket my-templates \\
+        --org-units ou-ab12-cdef3456 --regions us-east-1,us-west-2 --apply
 
 Parameters come from a JSON file ({"Key": "value"} or CloudFormation's
 [{"ParameterKey": ..., "ParameterValue": ...}]) and/or `--param Key=value` flags (flags win).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,26 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+from rich.console import Console
+from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from backup_events.aws import ClientFactory, ConfigError, aws_setup_errors, check_region, error_text
+from backup_events.output import EXIT_FAILED, EXIT_OK, fail, make_console
+from backup_events.sessions import Environment
+from backup_events.templates import template_path
 
-from cli import (  # noqa: E402
-    EXIT_FAILED,
-    EXIT_OK,
-    ClientFactory,
-    ConfigError,
-    aws_setup_errors,
-    check_region,
-    error_text,
-    fail,
-    make_console,
-    session_client_factory,
-)
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-TEMPLATE = ROOT / "infrastructure" / "backup_events_aws.yaml"
+PROGRAM = "backup-events deploy"
 BODY_LIMIT = 51_200  # aws-facts.md §E.2
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 DONE = {
@@ -221,7 +209,7 @@ def deploy_stack(
     name: str,
     parameters: dict[str, str],
     *,
-    template: Path = TEMPLATE,
+    template: Path,
     bucket: str | None = None,
     apply: bool = False,
     console: Console | None = None,
@@ -295,7 +283,7 @@ def deploy_stack_set(
     *,
     org_units: Sequence[str],
     regions: Sequence[str],
-    template: Path = TEMPLATE,
+    template: Path,
     bucket: str | None = None,
     apply: bool = False,
     call_as: str = "SELF",
@@ -359,28 +347,29 @@ def deploy_stack_set(
 # -- command line -----------------------------------------------------------------------------
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="deploy.py",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    kinds = parser.add_subparsers(dest="kind", required=True)
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{stack,stackset}")
     for kind in ("stack", "stackset"):
-        sub = kinds.add_parser(kind, help=f"deploy one {kind}")
+        sub = kinds.add_parser(kind, help=f"deploy one {kind}", description=f"Deploy one {kind}.")
         sub.add_argument("--name", default="BackupEvents", help="stack or StackSet name")
         sub.add_argument("--region", help="where to deploy (or administer the StackSet)")
         sub.add_argument("--profile", help="AWS named profile")
         sub.add_argument("--parameters", type=Path, help="JSON file of parameter values")
         sub.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-        sub.add_argument("--template", type=Path, default=TEMPLATE, help="template file")
+        sub.add_argument(
+            "--template",
+            type=Path,
+            help="template file (default: the one installed with this command)",
+        )
         sub.add_argument("--template-bucket", help="S3 bucket for the template upload")
         sub.add_argument("--apply", action="store_true", help="deploy; without it, a dry run")
         if kind == "stackset":
             sub.add_argument("--org-units", required=True, help="comma-separated OU IDs")
             sub.add_argument("--regions", required=True, help="comma-separated target regions")
             sub.add_argument("--call-as", choices=["SELF", "DELEGATED_ADMIN"], default="SELF")
-    return parser.parse_args(argv)
 
 
 def report_stack(outcome: StackOutcome, console: Console) -> int:
@@ -400,30 +389,33 @@ def report_stack(outcome: StackOutcome, console: Console) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, clients: ClientFactory | None = None) -> int:
-    args = parse_args(argv)
-    console = make_console()
+def run(args: argparse.Namespace, env: Environment) -> int:
+    console = env.console or make_console()
     try:
         with aws_setup_errors():
-            if clients is None:
-                clients, region = session_client_factory(args.profile, args.region)
-            else:
-                region = args.region or "us-east-1"
+            if args.region is not None:
+                check_region(args.region)
+            template = args.template or template_path()
+            sessions = env.connect(args.profile, args.region)
+            region = args.region or sessions.default_region
+            if not region:
+                raise ConfigError("no region: pass --region or set AWS_REGION")
             check_region(region)
+            clients = sessions.clients(None, None)
             parameters = read_parameters(args.parameters, args.param)
             if args.kind == "stack":
                 outcome = deploy_stack(
                     clients, region, args.name, parameters,
-                    template=args.template, bucket=args.template_bucket, apply=args.apply,
-                    console=console,
+                    template=template, bucket=args.template_bucket, apply=args.apply,
+                    console=console, sleep=env.sleep,
                 )  # fmt: skip
                 return report_stack(outcome, console)
             set_outcome = deploy_stack_set(
                 clients, region, args.name, parameters,
                 org_units=[o for o in args.org_units.split(",") if o],
                 regions=[r for r in args.regions.split(",") if r],
-                template=args.template, bucket=args.template_bucket, apply=args.apply,
-                call_as=args.call_as, console=console,
+                template=template, bucket=args.template_bucket, apply=args.apply,
+                call_as=args.call_as, console=console, sleep=env.sleep,
             )  # fmt: skip
             console.print(
                 f"StackSet {set_outcome.name}: {set_outcome.action}: {set_outcome.status} "
@@ -435,11 +427,7 @@ def main(argv: Sequence[str] | None = None, clients: ClientFactory | None = None
                 else EXIT_FAILED
             )
     except ConfigError as error:
-        return fail("deploy.py", str(error))
+        return fail(PROGRAM, str(error))
     except botocore.exceptions.ClientError as error:
         # CloudFormation refused the request itself (a parameter, a Rule): nothing changed.
-        return fail("deploy.py", error_text(error))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return fail(PROGRAM, error_text(error))

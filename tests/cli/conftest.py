@@ -1,17 +1,23 @@
-"""The operator scripts against the local twin: a deployed workflow and clients for the scripts."""
+"""The operator command against the local twin: sessions, consoles and runs of `backup-events`."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import boto3
+import botocore.exceptions
 import pytest
 from rich.console import Console
 
-from local.accounts import RESOURCE_ACCOUNT
+from backup_events.aws import ClientFactory
+from backup_events.main import main
+from backup_events.sessions import Caller, Environment, Unreachable
+from local.accounts import ORGANIZATION_ID, RESOURCE_ACCOUNT
+from local.policy import evaluate
 from local.twin import Twin
-from scripts import cli
 
 EFS = "arn:aws:elasticfilesystem:us-east-1:000022224444:file-system/fs-{:017x}"
 
@@ -24,17 +30,49 @@ def twin() -> Iterator[Twin]:
 
 @pytest.fixture
 def wide(monkeypatch: pytest.MonkeyPatch) -> None:
-    """main() prints to a console this wide, so table cells do not wrap inside a phrase."""
+    """The command prints to a console this wide, so table cells do not wrap inside a phrase."""
     monkeypatch.setenv("COLUMNS", "1000")
 
 
-def factory(twin: Twin, account: str = RESOURCE_ACCOUNT) -> cli.ClientFactory:
-    """What main() would build from the operator's credentials, here served by the twin."""
+def factory(twin: Twin, account: str = RESOURCE_ACCOUNT) -> ClientFactory:
+    """Clients in one account, as the operator's own credentials would make them."""
 
     def make(service: str, region: str) -> Any:
         return twin.client(service, account, region)
 
     return make
+
+
+class OneAccount:
+    """The operator's credentials in one account of the twin; a one-stack run needs no more."""
+
+    def __init__(self, twin: Twin, account: str = RESOURCE_ACCOUNT, region: str | None = None):
+        self._twin, self._account, self._region = twin, account, region
+
+    @property
+    def default_region(self) -> str | None:
+        return self._region
+
+    def caller(self) -> Caller:
+        return Caller(self._account, "aws", f"arn:aws:iam::{self._account}:user/operator")
+
+    def clients(self, account: str | None, role: str | None) -> ClientFactory:
+        if account not in (None, self._account):
+            raise Unreachable(str(account), "these test credentials reach one account only")
+        return factory(self._twin, self._account)
+
+
+def run(twin: Twin, argv: Sequence[str], *, sessions: Any = None, **env: Any) -> int:
+    """`backup-events ARGV` with the twin's clients and clock (and its virtual sleep)."""
+    return main(
+        list(argv),
+        Environment(
+            sessions=sessions if sessions is not None else OneAccount(twin),
+            clock=env.pop("clock", twin.clock.now),
+            sleep=env.pop("sleep", lambda seconds: twin.clock.sleep(seconds, "backup-events")),
+            **env,
+        ),
+    )
 
 
 def recording_console() -> Console:
@@ -49,8 +87,50 @@ def printed(console: Console) -> str:
 
 
 def executions_of(twin: Twin, state_machine_arn: str) -> list[dict[str, Any]]:
-    sfn = twin.client("stepfunctions")
+    account, region = state_machine_arn.split(":")[4], state_machine_arn.split(":")[3]
+    sfn = twin.client("stepfunctions", account, region)
     found: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=state_machine_arn)[
         "executions"
     ]
     return found
+
+
+def operator_session(twin: Twin) -> boto3.session.Session:
+    """The operator's own credentials (moto's default account), as `backup-events` reads them.
+
+    AWS refuses AssumeRole when the role does not exist or its trust policy does not admit the
+    caller; moto assumes any role, named or not. Until the twin refuses it, this session's STS
+    client does, from the role's trust policy in the twin's IAM.
+    """
+    session = boto3.session.Session()
+
+    def refuse_untrusted(params: dict[str, Any], **_: Any) -> None:
+        role_arn = str(params["RoleArn"])
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        caller = session.client("sts", region_name="us-east-1").get_caller_identity()["Arn"]
+        refused = botocore.exceptions.ClientError(
+            {
+                "Error": {
+                    "Code": "AccessDenied",
+                    "Message": f"User: {caller} is not authorized to perform: sts:AssumeRole "
+                    f"on resource: {role_arn}",
+                }
+            },
+            "AssumeRole",
+        )
+        try:
+            role = twin.client("iam", account, "us-east-1").get_role(RoleName=name)["Role"]
+        except botocore.exceptions.ClientError as error:
+            raise refused from error
+        verdict = evaluate(
+            json.dumps(role["AssumeRolePolicyDocument"]),
+            action="sts:AssumeRole",
+            resource=role_arn,
+            principal_arn=caller,
+            context={"aws:PrincipalOrgID": ORGANIZATION_ID},
+        )
+        if verdict != "Allow":
+            raise refused
+
+    session.events.register("provide-client-params.sts.AssumeRole", refuse_untrusted)
+    return session

@@ -1,4 +1,4 @@
-"""scripts/backfill.py: catching up on backups the workflow never saw, and only on those."""
+"""backup-events backfill: catching up on backups the workflow never saw, and only on those."""
 
 from __future__ import annotations
 
@@ -10,22 +10,17 @@ from typing import Any
 
 import pytest
 
+from backup_events import backfill
+from backup_events.aws import ConfigError
+from backup_events.backfill import Place, plan_point, settings_from_stack
 from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
 from local.backup import PlanInfo
-from local.stacks import STACK_NAME, deploy_stack, quick_start_parameters
+from local.stacks import STACK_NAME, Stack, deploy_stack, quick_start_parameters
 from local.twin import Twin
-from local.workflow import (
-    Deployed,
-    Settings,
-    create_vaults,
-    deploy_workflow,
-    sample_vault_policy,
-)
-from scripts import backfill
-from scripts.backfill import Place, plan_point
+from local.workflow import Settings, sample_vault_policy
 from tasks.copies import Deployment
 from tasks.trigger import read_trigger
-from tests.scripts.conftest import EFS, executions_of, factory
+from tests.cli.conftest import EFS, executions_of, run
 
 NOW = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 VAULT = "BackupEvents-Sample"
@@ -286,27 +281,35 @@ def test_a_plan_copy_still_running_is_waited_for() -> None:
 # -- the real workflow in the twin --------------------------------------------------------------
 
 
-def quiet_deployment(twin: Twin, settings: Settings | None = None) -> Deployed:
-    """A deployment whose EventBridge rules were never there: every backup goes unnoticed."""
-    settings = settings or Settings()
-    create_vaults(twin, settings, resource_regions=(MAIN_REGION,))
-    return deploy_workflow(twin, settings, with_rules=False)
+def deployed(twin: Twin, **parameters: str) -> Stack:
+    """The real template as a stack in the resource account, the backup account's vaults."""
+    for region in (MAIN_REGION, BACKUP_REGION):
+        twin.create_vault(BACKUP_ACCOUNT, region, VAULT, policy=sample_vault_policy(Settings()))
+    return deploy_stack(twin, RESOURCE_ACCOUNT, MAIN_REGION, quick_start_parameters(**parameters))
 
 
-def run(twin: Twin, deployed: Deployed, *extra: str) -> int:
-    return backfill.main(
-        ["--state-machine-arn", deployed.state_machine_arn, *extra],
-        client_factory=factory(twin),
-        clock=twin.clock.now,
-        sleeper=lambda seconds: twin.clock.sleep(seconds, "backfill rate"),
-    )
+def quiet_deployment(twin: Twin) -> Stack:
+    """A deployment whose EventBridge rules are disabled: every backup goes unnoticed."""
+    stack = deployed(twin)
+    events = twin.client("events", RESOURCE_ACCOUNT, MAIN_REGION)
+    for rule in events.list_rules()["Rules"]:
+        events.disable_rule(Name=rule["Name"])
+    return stack
+
+
+def state_machine_of(stack: Stack) -> str:
+    return stack.outputs["StateMachineArn"]
+
+
+def backfill_run(twin: Twin, *extra: str) -> int:
+    return run(twin, ["backfill", "--stack-name", STACK_NAME, "--region", MAIN_REGION, *extra])
 
 
 @pytest.mark.usefixtures("wide")
 def test_backups_missed_while_the_rules_were_off_get_two_copies_and_a_cut(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed = quiet_deployment(twin)
+    stack = quiet_deployment(twin)
     jobs = [
         twin.backup.start_backup(
             RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(n), lifecycle={"DeleteAfterDays": 35}
@@ -315,24 +318,24 @@ def test_backups_missed_while_the_rules_were_off_get_two_copies_and_a_cut(
     ]
     twin.backup.start_backup(RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(9), continuous=True)
     twin.run_until_quiet()
-    assert executions_of(twin, deployed.state_machine_arn) == []  # nobody noticed them
+    assert executions_of(twin, state_machine_of(stack)) == []  # nobody noticed them
     writes = len(twin.backup.write_calls())
 
     # The dry run shows the plan and writes nothing.
-    assert run(twin, deployed) == 0
+    assert backfill_run(twin) == 0
     out = capsys.readouterr().out
     assert "0 done, 3 to start, 1 skipped, 0 need attention" in out
     assert "continuous (point-in-time) backup" in out
     assert len(twin.backup.write_calls()) == writes
-    assert executions_of(twin, deployed.state_machine_arn) == []
+    assert executions_of(twin, state_machine_of(stack)) == []
 
-    assert run(twin, deployed, "--apply", "--rate", "0.5") == 0
+    assert backfill_run(twin, "--apply", "--rate", "0.5") == 0
     assert "3 execution(s) started, 0 failed" in capsys.readouterr().out
     # At most half an execution a second: two waits of 2 s between the three starts.
-    assert [s.seconds for s in twin.clock.sleeps if s.reason == "backfill rate"] == [2.0, 2.0]
+    assert [s.seconds for s in twin.clock.sleeps if s.reason == "backup-events"] == [2.0, 2.0]
     twin.run_until_quiet()
 
-    assert {e["status"] for e in executions_of(twin, deployed.state_machine_arn)} == {"SUCCEEDED"}
+    assert {e["status"] for e in executions_of(twin, state_machine_of(stack))} == {"SUCCEEDED"}
     for job in jobs:
         original = twin.backup.points[twin.backup.jobs[job].recovery_point_arn or ""]
         copies = [
@@ -345,9 +348,9 @@ def test_backups_missed_while_the_rules_were_off_get_two_copies_and_a_cut(
         assert original.lifecycle == {"DeleteAfterDays": 8}
 
     # A second run finds nothing to do and starts nothing.
-    assert run(twin, deployed, "--apply") == 0
+    assert backfill_run(twin, "--apply") == 0
     assert "Nothing to do (3 done, 0 to start, 1 skipped" in capsys.readouterr().out
-    assert len(executions_of(twin, deployed.state_machine_arn)) == 3
+    assert len(executions_of(twin, state_machine_of(stack))) == 3
 
 
 @contextmanager
@@ -375,19 +378,18 @@ def test_a_point_whose_execution_is_running_is_not_started_twice(
 ) -> None:
     # This time the rules are on: the backup's own event starts an execution (named by
     # EventBridge, not by the backfill), which is still RUNNING when the backfill looks.
-    create_vaults(twin, Settings(), resource_regions=(MAIN_REGION,))
-    deployed = deploy_workflow(twin, Settings())
+    stack = deployed(twin)
     with describe_task_held(twin):
         twin.backup.start_backup(RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(1))
         twin.clock.advance(twin.backup.backup_duration.total_seconds())
-        (running,) = executions_of(twin, deployed.state_machine_arn)
+        (running,) = executions_of(twin, state_machine_of(stack))
         assert running["status"] == "RUNNING"
 
-        assert run(twin, deployed, "--apply") == 0
+        assert backfill_run(twin, "--apply") == 0
         out = capsys.readouterr().out
         assert f"execution {running['name']} is already running for it" in out
         assert "0 to start" in out
-        assert len(executions_of(twin, deployed.state_machine_arn)) == 1
+        assert len(executions_of(twin, state_machine_of(stack))) == 1
     twin.run_until_quiet()
 
 
@@ -395,7 +397,7 @@ def test_a_point_whose_execution_is_running_is_not_started_twice(
 def test_plan_backups_are_cut_once_plan_copies_exist_and_reported_when_they_do_not(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed = quiet_deployment(twin)
+    stack = quiet_deployment(twin)
     destinations = [TO_BACKUP_REGION, TO_THIS_REGION]
     copied = twin.backup.start_backup(
         RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(1), lifecycle={"DeleteAfterDays": 35},
@@ -407,12 +409,12 @@ def test_plan_backups_are_cut_once_plan_copies_exist_and_reported_when_they_do_n
     )  # fmt: skip
     twin.run_until_quiet()
 
-    assert run(twin, deployed, "--apply") == 1  # one point needs a person
+    assert backfill_run(twin, "--apply") == 1  # one point needs a person
     out = capsys.readouterr().out
     assert "made by a backup plan whose copy rules left no COMPLETED copy" in out
     twin.run_until_quiet()
 
-    (execution,) = executions_of(twin, deployed.state_machine_arn)
+    (execution,) = executions_of(twin, state_machine_of(stack))
     assert execution["status"] == "SUCCEEDED"
     points = twin.backup.points
     assert points[twin.backup.jobs[copied].recovery_point_arn or ""].lifecycle == {
@@ -429,34 +431,28 @@ def test_the_stack_says_retention_is_kept_so_copied_backups_are_done(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The real template, deployed with EnableUpdateLifecycle=false: the workflow copies and
-    # keeps the original's retention. The settings come from the deployed definition and the
-    # stack's parameters, so the backfill judges the point exactly as the workflow did.
-    for region in (MAIN_REGION, BACKUP_REGION):
-        twin.create_vault(BACKUP_ACCOUNT, region, VAULT, policy=sample_vault_policy(Settings()))
-    stack = deploy_stack(
-        twin, RESOURCE_ACCOUNT, MAIN_REGION, quick_start_parameters(EnableUpdateLifecycle="false")
-    )
+    # keeps the original's retention. The settings are the stack's parameters, so the backfill
+    # judges the point exactly as the workflow did.
+    deployed(twin, EnableUpdateLifecycle="false")
     twin.backup.start_backup(
         RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(1), lifecycle={"DeleteAfterDays": 35}
     )
     twin.run_until_quiet()
-    options = {"client_factory": factory(twin), "clock": twin.clock.now}
 
-    code = backfill.main(["--stack-name", STACK_NAME, "--region", MAIN_REGION], **options)
-
-    assert code == 0
+    assert backfill_run(twin, "--apply") == 0
     assert "Nothing to do (1 done, 0 to start" in capsys.readouterr().out
-    # Given only the ARN, the script cannot know; it says why it would start an execution.
-    by_arn = ["--state-machine-arn", stack.outputs["StateMachineArn"]]
-    assert backfill.main([*by_arn, "--apply"], **options) == 0
-    assert "retention not cut yet (35 days, would be 8 days)" in capsys.readouterr().out
-    twin.run_until_quiet()
-    # That execution kept the retention, as deployed. The next run does not start it again
-    # and again: the same point in the same state has the same execution name.
-    assert backfill.main([*by_arn, "--apply"], **options) == 1
-    out = capsys.readouterr().out
-    assert "already ran for it in this state (SUCCEEDED) and changed nothing" in out
-    assert len(executions_of(twin, stack.outputs["StateMachineArn"])) == 2
+
+
+def test_settings_are_the_stack_parameters_and_a_typo_in_them_is_named() -> None:
+    parameters = quick_start_parameters(VaultName=VAULT, NewDeleteAfterDays="9")
+    settings = settings_from_stack({**parameters, "CopyScheduledBackups": "true"})
+    assert (settings.vault_name, settings.new_delete_after_days) == (VAULT, 9)
+    assert (settings.copy_scheduled_backups, settings.cut_enabled) == (True, True)
+    assert not settings_from_stack(parameters, copies_only=True).cut_enabled
+    with pytest.raises(ConfigError, match="unknown BackupRegion 'us-wset-2'"):
+        settings_from_stack({**parameters, "BackupRegion": "us-wset-2"})
+    with pytest.raises(ConfigError, match="no VaultName parameter"):
+        settings_from_stack({k: v for k, v in parameters.items() if k != "VaultName"})
 
 
 # -- configuration errors: one line, exit code 2 ----------------------------------------------
@@ -469,17 +465,15 @@ def error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_unknown_vault(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    # A state machine watching a vault that does not exist in its account and region.
-    deployed = deploy_workflow(twin, Settings(vault_name="Gone"), with_rules=False)
-    assert run(twin, deployed) == 2
+    # A stack watching a vault that does not exist (it created none) in its account and Region.
+    deployed(twin, VaultName="Gone", CreateSampleVault="false")
+    assert backfill_run(twin) == 2
     assert f"no vault 'Gone' in account {RESOURCE_ACCOUNT}, us-east-1" in error_line(capsys)
 
 
-def test_no_state_machine(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    arn = f"arn:aws:states:us-east-1:{RESOURCE_ACCOUNT}:stateMachine:Nope"
-    code = backfill.main(["--state-machine-arn", arn], client_factory=factory(twin))
-    assert code == 2
-    assert "no state machine" in error_line(capsys)
+def test_no_stack(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
+    assert backfill_run(twin) == 2
+    assert f"no stack '{STACK_NAME}' in us-east-1" in error_line(capsys)
 
 
 @pytest.mark.parametrize(
@@ -487,13 +481,12 @@ def test_no_state_machine(twin: Twin, capsys: pytest.CaptureFixture[str]) -> Non
     [
         (["--since", "2d", "--until", "3d"], "must be before --until"),
         (["--since", "tomorrow"], "--since 'tomorrow' is neither"),
-        (["--backup-region", "eu-west-1"], "--backup-region eu-west-1 does not match"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
         (["--rate", "0"], "--rate must be more than 0"),
     ],
 )
 def test_bad_options_are_refused_before_anything_is_read(
     twin: Twin, capsys: pytest.CaptureFixture[str], options: list[str], message: str
 ) -> None:
-    deployed = quiet_deployment(twin)
-    assert run(twin, deployed, *options) == 2
+    assert backfill_run(twin, *options) == 2
     assert message in error_line(capsys)

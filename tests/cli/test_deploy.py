@@ -1,15 +1,15 @@
-"""scripts/deploy.py against the twin: dry runs change nothing, --apply deploys and waits."""
+"""backup-events deploy against the twin: dry runs change nothing, --apply deploys and waits."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from backup_events.deploy import read_parameters
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -19,9 +19,7 @@ from local.accounts import (
 from local.cloudformation import organizational_unit
 from local.stacks import quick_start_parameters
 from local.twin import Twin
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import deploy
+from tests.cli.conftest import OneAccount, run
 
 pytestmark = [pytest.mark.twin, pytest.mark.infrastructure]
 
@@ -36,8 +34,8 @@ def twin() -> Iterator[Twin]:
         yield running
 
 
-def clients_as(twin: Twin, account: str = RESOURCE_ACCOUNT) -> Any:
-    return lambda service, region: twin.client(service, account, region)
+def deploy(twin: Twin, argv: list[str], account: str = RESOURCE_ACCOUNT) -> int:
+    return run(twin, ["deploy", *argv], sessions=OneAccount(twin, account))
 
 
 def params(**overrides: str) -> list[str]:
@@ -56,7 +54,7 @@ def stacks(twin: Twin) -> list[dict[str, Any]]:
 def test_a_dry_run_of_a_new_stack_shows_its_parameters_and_writes_nothing(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert deploy.main(stack_args(*params()), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*params())) == 0
 
     printed = capsys.readouterr().out
     assert "would create" in printed
@@ -66,7 +64,7 @@ def test_a_dry_run_of_a_new_stack_shows_its_parameters_and_writes_nothing(
 
 
 def test_apply_creates_the_stack_from_s3_and_waits_for_it(twin: Twin) -> None:
-    assert deploy.main(stack_args(*params(), "--apply"), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*params(), "--apply")) == 0
 
     (stack,) = stacks(twin)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
@@ -82,11 +80,11 @@ def test_apply_creates_the_stack_from_s3_and_waits_for_it(twin: Twin) -> None:
 def test_an_update_is_previewed_then_applied_and_a_repeat_changes_nothing(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert deploy.main(stack_args(*params(), "--apply"), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*params(), "--apply")) == 0
     capsys.readouterr()
 
     changed = params(NewDeleteAfterDays="10")
-    assert deploy.main(stack_args(*changed), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*changed)) == 0
     preview = capsys.readouterr().out
     assert "would update" in preview
     assert "parameter NewDeleteAfterDays: 7 -> 10" in preview
@@ -94,7 +92,7 @@ def test_an_update_is_previewed_then_applied_and_a_repeat_changes_nothing(
     deployed = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert deployed["NewDeleteAfterDays"] == "7"  # the dry run changed nothing
 
-    assert deploy.main(stack_args(*changed, "--apply"), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*changed, "--apply")) == 0
     (stack,) = stacks(twin)
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
@@ -107,7 +105,7 @@ def test_an_update_is_previewed_then_applied_and_a_repeat_changes_nothing(
     assert cut["NewDeleteAfterDays"] == "{% 10 %}"
 
     capsys.readouterr()
-    assert deploy.main(stack_args(*changed, "--apply"), clients_as(twin)) == 0
+    assert deploy(twin, stack_args(*changed, "--apply")) == 0
     assert "no changes" in capsys.readouterr().out
 
 
@@ -117,11 +115,11 @@ def test_parameters_come_from_a_file_in_either_form_and_flags_win(tmp_path: Path
     as_list = tmp_path / "list.json"
     as_list.write_text(json.dumps([{"ParameterKey": "VaultName", "ParameterValue": "Vault-B"}]))
 
-    assert deploy.read_parameters(as_object, ["VaultName=Vault-C"]) == {
+    assert read_parameters(as_object, ["VaultName=Vault-C"]) == {
         "VaultName": "Vault-C",
         "NewDeleteAfterDays": "9",
     }
-    assert deploy.read_parameters(as_list, []) == {"VaultName": "Vault-B"}
+    assert read_parameters(as_list, []) == {"VaultName": "Vault-B"}
 
 
 @pytest.mark.parametrize(
@@ -145,10 +143,10 @@ def test_parameters_come_from_a_file_in_either_form_and_flags_win(tmp_path: Path
 def test_configuration_errors_exit_2_with_one_line_and_deploy_nothing(
     twin: Twin, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    assert deploy.main(argv, clients_as(twin)) == 2
+    assert deploy(twin, argv) == 2
 
     error = capsys.readouterr().err.strip()
-    assert error.startswith("deploy.py: error: ")
+    assert error.startswith("backup-events deploy: error: ")
     assert message in error
     assert "\n" not in error
     assert stacks(twin) == []
@@ -158,7 +156,6 @@ def test_a_stack_set_is_previewed_then_deployed_to_the_organizational_unit(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
     unit = organizational_unit(MANAGEMENT_ACCOUNT, [RESOURCE_ACCOUNT, BACKUP_ACCOUNT])
-    manager = clients_as(twin, MANAGEMENT_ACCOUNT)
     # Bucket names are global: the management account brings its own.
     twin.client("s3", MANAGEMENT_ACCOUNT, MAIN_REGION).create_bucket(Bucket="org-templates")
     argv = [
@@ -174,12 +171,12 @@ def test_a_stack_set_is_previewed_then_deployed_to_the_organizational_unit(
         *params(),
     ]
 
-    assert deploy.main(argv, manager) == 0
+    assert deploy(twin, argv, MANAGEMENT_ACCOUNT) == 0
     assert "would create" in capsys.readouterr().out
     cfn = twin.client("cloudformation", MANAGEMENT_ACCOUNT, MAIN_REGION)
     assert cfn.list_stack_sets()["Summaries"] == []
 
-    assert deploy.main([*argv, "--apply"], manager) == 0
+    assert deploy(twin, [*argv, "--apply"], MANAGEMENT_ACCOUNT) == 0
     assert "SUCCEEDED" in capsys.readouterr().out
     instances = cfn.list_stack_instances(StackSetName="BackupEvents")["Summaries"]
     assert {(i["Account"], i["Region"]) for i in instances} == {

@@ -1,4 +1,4 @@
-"""scripts/rerun.py: what an operator sees and gets when re-running failed executions.
+"""backup-events rerun: what an operator sees and gets when re-running failed executions.
 
 moto has no RedriveExecution, so that path runs against botocore's Stubber; everything else
 runs the real workflow in the twin.
@@ -15,11 +15,14 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from backup_events import rerun
+from backup_events.main import main
+from backup_events.rerun import ExecutionInfo, plan_rerun, rerun_name
+from backup_events.targets import StateMachine
+from backup_events.times import parse_window
 from local.accounts import BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
 from local.twin import Twin
-from scripts import cli, rerun
-from scripts.rerun import ExecutionInfo, plan_rerun, rerun_name
-from tests.scripts.conftest import executions_of, factory, printed, recording_console
+from tests.cli.conftest import executions_of, printed, recording_console, run
 from tests.statemachine.conftest import make_world
 
 NOW = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
@@ -49,10 +52,8 @@ def execution(
     )
 
 
-def state_machine(workflow_type: str = "STANDARD") -> cli.StateMachine:
-    return cli.StateMachine(
-        SM_ARN, "aws", "us-east-1", RESOURCE_ACCOUNT, "BackupEvents", workflow_type, {}
-    )
+def state_machine(workflow_type: str = "STANDARD") -> StateMachine:
+    return StateMachine(SM_ARN, "aws", "us-east-1", RESOURCE_ACCOUNT, "BackupEvents", workflow_type)
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_an_input_the_workflow_refuses_is_not_rerun() -> None:
 def test_an_execution_without_its_input_cannot_be_rerun_and_fails_the_run() -> None:
     planned = plan_rerun(execution(input=None), workflow_type="STANDARD", now=NOW)
     assert planned.action == "unable"
-    report = rerun.RerunReport(SM_ARN, cli.parse_window("7d", "now", NOW), [planned])
+    report = rerun.RerunReport(SM_ARN, parse_window("7d", "now", NOW), [planned])
     assert report.exit_code == 1
 
 
@@ -186,6 +187,15 @@ def history_ending_in(state_type: str, name: str) -> dict[str, Any]:
     }
 
 
+def nothing_running(stub: Stubber) -> None:
+    """ListExecutions of the RUNNING ones: none is working on any recovery point."""
+    stub.add_response(
+        "list_executions",
+        {"executions": []},
+        {"stateMachineArn": SM_ARN, "statusFilter": "RUNNING", "maxResults": 1000},
+    )
+
+
 def test_apply_redrives_a_recent_failure_and_restarts_an_old_one() -> None:
     # The recent one failed in a task without a Catch for its error (States.Runtime): a
     # redrive runs that task again. The old one is past the 14 days.
@@ -197,6 +207,7 @@ def test_apply_redrives_a_recent_failure_and_restarts_an_old_one() -> None:
     stub.add_response("describe_execution", described(recent), {"executionArn": recent.arn})
     stub.add_response("list_executions", {"executions": [listed(old)]})
     stub.add_response("describe_execution", described(old), {"executionArn": old.arn})
+    nothing_running(stub)
     # Planning looks for an earlier re-run of the old one under its deterministic name ...
     stub.add_client_error(
         "describe_execution",
@@ -231,7 +242,7 @@ def test_apply_redrives_a_recent_failure_and_restarts_an_old_one() -> None:
         report = rerun.rerun(
             sfn,
             state_machine(),
-            window=cli.parse_window("30d", "now", NOW),
+            window=parse_window("30d", "now", NOW),
             now=NOW,
             apply=True,
             statuses=("FAILED", "TIMED_OUT"),
@@ -253,6 +264,7 @@ def test_a_redrive_refused_by_aws_falls_back_to_a_new_execution() -> None:
     sfn, stub = stubbed_client()
     stub.add_response("list_executions", {"executions": [listed(failed)]})
     stub.add_response("describe_execution", described(failed))
+    nothing_running(stub)
     stub.add_client_error(
         "redrive_execution", "ExecutionNotRedrivable", "Execution history event limit exceeded."
     )
@@ -265,7 +277,7 @@ def test_a_redrive_refused_by_aws_falls_back_to_a_new_execution() -> None:
         report = rerun.rerun(
             sfn,
             state_machine(),
-            window=cli.parse_window("7d", "now", NOW),
+            window=parse_window("7d", "now", NOW),
             now=NOW,
             apply=True,
             statuses=("ABORTED",),
@@ -284,6 +296,7 @@ def test_a_start_that_fails_makes_exit_code_1() -> None:
     sfn, stub = stubbed_client()
     stub.add_response("list_executions", {"executions": [listed(old)]})
     stub.add_response("describe_execution", described(old))
+    nothing_running(stub)
     stub.add_client_error("describe_execution", "ExecutionDoesNotExist")
     stub.add_client_error("start_execution", "ExecutionLimitExceeded", "Too many executions")
     console = recording_console()
@@ -291,7 +304,7 @@ def test_a_start_that_fails_makes_exit_code_1() -> None:
         report = rerun.rerun(
             sfn,
             state_machine(),
-            window=cli.parse_window("30d", "now", NOW),
+            window=parse_window("30d", "now", NOW),
             now=NOW,
             apply=True,
             statuses=("FAILED",),
@@ -317,14 +330,14 @@ def test_a_failure_older_than_14_days_is_rerun_without_copying_again(twin: Twin)
     argv = ["--state-machine-arn", world.deployed.state_machine_arn, "--since", "30d"]
     writes = len(twin.backup.write_calls())
 
-    def run(*extra: str) -> int:
-        return rerun.main([*argv, *extra], client_factory=factory(twin), clock=twin.clock.now)
+    def rerun_failed(*extra: str) -> int:
+        return run(twin, ["rerun", *argv, *extra])
 
-    assert run() == 0  # dry run
+    assert rerun_failed() == 0  # dry run
     assert len(executions_of(twin, world.deployed.state_machine_arn)) == 1
     assert len(twin.backup.write_calls()) == writes
 
-    assert run("--apply") == 0
+    assert rerun_failed("--apply") == 0
     world.settle()
 
     statuses = {
@@ -342,7 +355,7 @@ def test_a_failure_older_than_14_days_is_rerun_without_copying_again(twin: Twin)
     assert original.lifecycle["DeleteAfterDays"] < 35  # cut once both copies were verified
 
     # Running it again re-runs nothing: the re-run is found by its name.
-    assert run("--apply") == 0
+    assert rerun_failed("--apply") == 0
     assert len(executions_of(twin, world.deployed.state_machine_arn)) == 2
 
 
@@ -357,11 +370,7 @@ def test_a_recent_failure_caught_by_the_workflow_is_planned_anew_and_nothing_is_
     capsys.readouterr()
     writes = len(twin.backup.write_calls())
 
-    code = rerun.main(
-        ["--state-machine-arn", world.deployed.state_machine_arn],
-        client_factory=factory(twin),
-        clock=twin.clock.now,
-    )
+    code = run(twin, ["rerun", "--state-machine-arn", world.deployed.state_machine_arn])
 
     out = capsys.readouterr().out
     assert code == 0
@@ -383,11 +392,7 @@ def test_the_stack_output_names_the_state_machine(
         StackName="BackupEvents", TemplateBody=json.dumps(template)
     )
 
-    code = rerun.main(
-        ["--stack-name", "BackupEvents", "--region", MAIN_REGION],
-        client_factory=factory(twin),
-        clock=twin.clock.now,
-    )
+    code = run(twin, ["rerun", "--stack-name", "BackupEvents", "--region", MAIN_REGION])
 
     assert code == 0
     assert f"State machine {world.deployed.state_machine_arn}: 0 unsuccessful" in (
@@ -409,35 +414,33 @@ def test_no_credentials(
 ) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
-    assert rerun.main(["--state-machine-arn", SM_ARN]) == 2
-    assert error_line(capsys).startswith("rerun.py: error: no AWS credentials found")
+    assert main(["rerun", "--state-machine-arn", SM_ARN]) == 2
+    assert error_line(capsys).startswith("backup-events rerun: error: no AWS credentials found")
 
 
 def test_unknown_region(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rerun.main(["--stack-name", "BackupEvents", "--region", "us-east-9"]) == 2
+    assert main(["rerun", "--stack-name", "BackupEvents", "--region", "us-east-9"]) == 2
     assert "unknown region 'us-east-9'" in error_line(capsys)
 
 
 def test_no_such_state_machine(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    code = rerun.main(["--state-machine-arn", SM_ARN], client_factory=factory(twin))
+    code = run(twin, ["rerun", "--state-machine-arn", SM_ARN])
     assert code == 2
     assert f"no state machine {SM_ARN}" in error_line(capsys)
 
 
 def test_no_such_stack(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    code = rerun.main(
-        ["--stack-name", "Nope", "--region", MAIN_REGION], client_factory=factory(twin)
-    )
+    code = run(twin, ["rerun", "--stack-name", "Nope", "--region", MAIN_REGION])
     assert code == 2
     assert "no stack 'Nope' in us-east-1" in error_line(capsys)
 
 
 def test_bad_window(capsys: pytest.CaptureFixture[str]) -> None:
-    assert rerun.main(["--state-machine-arn", SM_ARN, "--since", "1d", "--until", "2d"]) == 2
+    assert main(["rerun", "--state-machine-arn", SM_ARN, "--since", "1d", "--until", "2d"]) == 2
     assert "--since" in error_line(capsys)
 
 
 def test_usage_errors_exit_2() -> None:
     with pytest.raises(SystemExit) as exited:
-        rerun.main([])  # neither --state-machine-arn nor --stack-name
+        main(["rerun"])  # neither --state-machine-arn, --stack-name nor --stack-set
     assert exited.value.code == 2

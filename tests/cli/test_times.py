@@ -1,4 +1,4 @@
-"""The helpers both scripts share: time windows, regions and the state machine's address."""
+"""What every command shares: time windows, Regions and the state machine's address."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts import cli
+from backup_events.aws import ConfigError, check_region
+from backup_events.targets import state_machine_region
+from backup_events.times import parse_when, parse_window
 
 NOW = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 
@@ -26,12 +28,12 @@ NOW = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
     ],
 )
 def test_a_time_is_iso_8601_or_an_age(text: str, expected: datetime) -> None:
-    assert cli.parse_when(text, NOW, "--since") == expected
+    assert parse_when(text, NOW, "--since") == expected
 
 
 def test_an_unreadable_time_names_the_option_and_the_accepted_forms() -> None:
-    with pytest.raises(cli.ConfigError, match=r"--since 'last week'.*ISO-8601.*7d"):
-        cli.parse_when("last week", NOW, "--since")
+    with pytest.raises(ConfigError, match=r"--since 'last week'.*ISO-8601.*7d"):
+        parse_when("last week", NOW, "--since")
 
 
 @pytest.mark.parametrize(
@@ -43,30 +45,30 @@ def test_an_unreadable_time_names_the_option_and_the_accepted_forms() -> None:
     ],
 )
 def test_a_bad_window_is_refused(since: str, until: str, message: str) -> None:
-    with pytest.raises(cli.ConfigError, match=message):
-        cli.parse_window(since, until, NOW)
+    with pytest.raises(ConfigError, match=message):
+        parse_window(since, until, NOW)
 
 
 def test_a_window_includes_its_start_and_excludes_its_end() -> None:
-    window = cli.parse_window("1d", "now", NOW)
+    window = parse_window("1d", "now", NOW)
     assert window.since in window
     assert NOW not in window
 
 
 def test_the_state_machine_arn_decides_the_region() -> None:
     arn = "arn:aws:states:us-west-2:000022224444:stateMachine:BackupEvents"
-    assert cli.state_machine_region(arn, None) == "us-west-2"
-    with pytest.raises(cli.ConfigError, match="in us-west-2, not in --region us-east-1"):
-        cli.state_machine_region(arn, "us-east-1")
-    with pytest.raises(cli.ConfigError, match="is not a state machine ARN"):
-        cli.state_machine_region("arn:aws:states:us-west-2:000022224444:execution:X:y", None)
+    assert state_machine_region(arn, None) == "us-west-2"
+    with pytest.raises(ConfigError, match="in us-west-2, not in --region us-east-1"):
+        state_machine_region(arn, "us-east-1")
+    with pytest.raises(ConfigError, match="is not a state machine ARN"):
+        state_machine_region("arn:aws:states:us-west-2:000022224444:execution:X:y", None)
 
 
-@pytest.mark.parametrize("region", ["us-east-9", "useast1", "US-EAST-1"])
+@pytest.mark.parametrize("region", ["us-east-9", "useast1", "US-EAST-1", "us-wset-2"])
 def test_an_unknown_region_is_refused(region: str) -> None:
-    with pytest.raises(cli.ConfigError, match=f"unknown region '{region}'"):
-        cli.check_region(region)
+    with pytest.raises(ConfigError, match=f"unknown region '{region}'"):
+        check_region(region)
 
 
 def test_known_regions_pass() -> None:
-    assert cli.check_region("eu-west-1") == "eu-west-1"
+    assert check_region("eu-west-1") == "eu-west-1"

@@ -1,0 +1,186 @@
+"""Run one command's work on every target: at most N at once, a progress bar, one summary.
+
+Each target is one account and Region, so no account and Region ever has two workers at once,
+and `--concurrency` bounds how many run together. Whatever goes wrong in one target (the
+account cannot be reached, the stack is missing, AWS refuses a call) is that target's result,
+reported by name; the run goes on with the others and its exit code says something failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import botocore.exceptions
+from rich.console import Console
+from rich.table import Table
+
+from backup_events.aws import ClientFactory, ConfigError, aws_setup_errors, error_text
+from backup_events.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    buffer_console,
+    buffered,
+    fail,
+    make_console,
+    progress,
+)
+from backup_events.sessions import Environment, Sessions, Unreachable
+from backup_events.targets import (
+    NoWorkflowHere,
+    Target,
+    check_arguments,
+    is_organization,
+    list_targets,
+)
+
+State = Literal["ok", "failed", "unreachable", "no workflow"]
+
+
+@dataclass
+class Finding:
+    """What a command's work found in one target: its exit code, one line, and its data."""
+
+    code: int
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    target: Target
+    state: State
+    code: int
+    summary: str
+    output: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# The work: a target, clients in its account, and a console for what it prints.
+Work = Callable[[Target, ClientFactory, Console], Finding]
+
+
+def _run_one(
+    sessions: Sessions, role: str | None, target: Target, work: Work, console: Console
+) -> Result:
+    try:
+        clients = sessions.clients(target.account, role)
+        found = work(target, clients, console)
+    except Unreachable as error:
+        return Result(target, "unreachable", EXIT_FAILED, error.reason, buffered(console))
+    except NoWorkflowHere:
+        # A backup-account placement of the StackSet: vaults only, nothing to run or watch.
+        return Result(target, "no workflow", EXIT_OK, "backup account: vaults only", "")
+    except ConfigError as error:
+        return Result(target, "failed", EXIT_FAILED, str(error), buffered(console))
+    except botocore.exceptions.ClientError as error:
+        return Result(target, "failed", EXIT_FAILED, f"AWS refused: {error_text(error)}", "")
+    state: State = "ok" if found.code == EXIT_OK else "failed"
+    return Result(target, state, found.code, found.summary, buffered(console), found.data)
+
+
+def run_across(
+    sessions: Sessions,
+    targets: Sequence[Target],
+    work: Work,
+    *,
+    role: str | None,
+    console: Console,
+    concurrency: int,
+    description: str,
+) -> list[Result]:
+    """Run `work` on every target; each target's printout is kept for `print_results`."""
+    results: list[Result] = []
+    with (
+        progress(console, description, len(targets)) as advance,
+        ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="target") as pool,
+    ):
+        running = [
+            pool.submit(_run_one, sessions, role, target, work, buffer_console(console))
+            for target in targets
+        ]
+        for done in as_completed(running):
+            results.append(done.result())
+            advance()
+    return sorted(results, key=lambda r: (r.target.account or "", r.target.region))
+
+
+def print_results(results: Sequence[Result], console: Console, *, what: str) -> None:
+    """Each target's own printout under its name, then one table and the totals."""
+    for result in results:
+        if result.output.strip():
+            console.rule(f"{result.target.label}")
+            console.out(result.output, end="", highlight=False)
+    table = Table(title=f"{what}: {len(results)} account(s) x Region(s)", title_justify="left")
+    for column in ("Account", "Region", "Result", "Detail"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        table.add_row(
+            result.target.account or "-", result.target.region, result.state, result.summary
+        )
+    console.print(table)
+    counts = {state: sum(1 for r in results if r.state == state) for state in _STATES}
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) + ".")
+    for result in results:
+        if result.state == "unreachable":
+            console.print(f"Unreachable: account {result.target.account}: {result.summary}")
+
+
+_STATES: tuple[State, ...] = ("ok", "failed", "unreachable", "no workflow")
+
+
+def exit_code(results: Sequence[Result]) -> int:
+    return max((r.code for r in results), default=EXIT_OK)
+
+
+# Reports the results of an organization-wide run (or any run, for --json); returns the exit code.
+Reporter = Callable[[list[Result], Console], int]
+
+
+def run_command(
+    program: str,
+    args: Any,
+    env: Environment,
+    work: Work,
+    *,
+    what: str,
+    report: Reporter | None = None,
+) -> int:
+    """Resolve the targets and run `work` on each; every setup problem exits 2 with one line.
+
+    One stack (or state machine) prints as it goes, and a problem with it is a configuration
+    error. A StackSet runs every instance (see `run_across`), then `report`, or else
+    `print_results`. The commands read everything they need before they write anything.
+    """
+    try:
+        region = check_arguments(args)
+        with aws_setup_errors():
+            sessions = env.connect(args.profile, region)
+            targets = list_targets(sessions, args, region)
+            console = env.console or make_console()
+            if report is None and not is_organization(args):
+                (target,) = targets
+                try:
+                    clients = sessions.clients(target.account, args.role)
+                except Unreachable as error:
+                    raise ConfigError(str(error)) from error
+                return work(target, clients, console).code
+            results = run_across(
+                sessions,
+                targets,
+                work,
+                role=args.role,
+                console=console,
+                concurrency=args.concurrency,
+                description=what,
+            )
+            if report is not None:
+                return report(results, console)
+            print_results(results, console, what=what)
+            return exit_code(results)
+    except ConfigError as error:
+        return fail(program, str(error))
+    except botocore.exceptions.ClientError as error:
+        return fail(program, f"AWS refused a read: {error_text(error)}")

@@ -1,0 +1,26 @@
+"""The CloudFormation templates the command deploys: shipped in the package, or a checkout's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backup_events.aws import ConfigError
+
+WORKFLOW = "backup_events_aws.yaml"  # the generated template (scripts/build.py)
+OPERATOR_ROLE = "operator_role.yaml"
+
+# `pip install .` puts infrastructure/*.yaml here (pyproject.toml, package-dir); a checkout has
+# them in infrastructure/ next to this package.
+_PLACES = (
+    Path(__file__).resolve().parent / "infrastructure",
+    Path(__file__).resolve().parent.parent / "infrastructure",
+)
+
+
+def template_path(name: str = WORKFLOW) -> Path:
+    for place in _PLACES:
+        if (place / name).is_file():
+            return place / name
+    raise ConfigError(
+        f"{name} is neither installed with the package nor in a checkout: pass --template"
+    )

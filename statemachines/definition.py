@@ -128,4 +128,11 @@ EXAMPLE_SUBSTITUTIONS: Substitutions = {
     "DescribeCopyJobFunctionArn": _function_arn("DescribeCopyJob"),
     "VerifyCopiesFunctionArn": _function_arn("VerifyCopies"),
     "CutRetentionFunctionArn": _function_arn("CutRetention"),
+    "FindUnfinishedBackupsFunctionArn": _function_arn("FindUnfinishedBackups"),
+    "WorkflowArn": "arn:aws:states:us-east-1:000022224444:stateMachine:BackupEvents",
+    "ErrorQueueUrl": "https://sqs.us-east-1.amazonaws.com/000022224444/BackupEvents-ErrorQueue",
+    "ReconcileHorizonDays": 35,
+    "ReconcileMaxStarts": 100,
+    "ReconcileStartIntervalSeconds": 2,
+    "MaxRedrives": 3,
 }

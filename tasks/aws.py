@@ -54,6 +54,11 @@ def dynamodb_client(region: str) -> Any:
     return boto3.client("dynamodb", region_name=region, config=CLIENT_CONFIG)
 
 
+@cache
+def states_client(region: str) -> Any:
+    return boto3.client("stepfunctions", region_name=region, config=CLIENT_CONFIG)
+
+
 def iso_utc(value: datetime) -> str:
     """ISO-8601 in UTC with a Z. botocore hands out local-zone datetimes (aws-facts.md §B.3)."""
     if value.tzinfo is None:
@@ -228,4 +233,5 @@ __all__ = [
     "dynamodb_client",
     "iso_utc",
     "json_safe",
+    "states_client",
 ]

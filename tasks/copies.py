@@ -94,7 +94,7 @@ def plan_copy_start(
     ]
     for candidates in (completed, [j for j in relevant if j.get("State") in IN_PROGRESS]):
         if candidates:
-            return CopyStart(reuse=max(candidates, key=_created), attempt=0)
+            return CopyStart(reuse=max(candidates, key=job_created), attempt=0)
     failed = sum(
         1
         for j in relevant
@@ -128,7 +128,7 @@ def copy_lifecycle(original: RecoveryPoint) -> dict[str, Any]:
     return lifecycle
 
 
-def _created(job: Mapping[str, Any]) -> datetime:
+def job_created(job: Mapping[str, Any]) -> datetime:
     """When a job was created, for picking the latest; a job without a date sorts first.
 
     The tasks hand in jobs as JSON (ISO-8601 text). Text does not sort as time: Python writes
@@ -174,6 +174,20 @@ class CopyLookup:
     described: Mapping[str, Any] | None
 
 
+def as_recovery_point(point: Mapping[str, Any], now: datetime) -> RecoveryPoint:
+    """A recovery point as the retention rules read it, described or listed.
+
+    Vault listings carry no StorageClass; a point whose calculated cold move has passed is
+    cold, as DescribeRecoveryPoint would say.
+    """
+    if point.get("StorageClass") is not None:
+        return RecoveryPoint.from_api(point)
+    cold_at = (point.get("CalculatedLifecycle") or {}).get("MoveToColdStorageAt")
+    when = None if cold_at is None else job_created({"CreationDate": cold_at})
+    cold = when is not None and when <= now
+    return RecoveryPoint.from_api({**point, "StorageClass": "COLD" if cold else "WARM"})
+
+
 @dataclass(frozen=True)
 class CopyVerdict:
     destination: str
@@ -213,7 +227,7 @@ def judge_copy(lookup: CopyLookup, original_arn: str, now: datetime) -> CopyVerd
     if lookup.described is None:
         return CopyVerdict(where, arn, None, f"the copy {arn} in {where} no longer exists")
     try:
-        copy = RecoveryPoint.from_api(lookup.described)
+        copy = as_recovery_point(lookup.described, now)
     except ValueError as error:
         return CopyVerdict(where, arn, None, f"the copy {arn} cannot be read: {error}")
     if copy.status not in ELIGIBLE_STATUSES or copy.storage_class == "DELETED":
@@ -289,7 +303,7 @@ def latest_completed_copy(
         and j.get("State") == "COMPLETED"
         and j.get("DestinationRecoveryPointArn")
     ]
-    return str(max(done, key=_created)["DestinationRecoveryPointArn"]) if done else None
+    return str(max(done, key=job_created)["DestinationRecoveryPointArn"]) if done else None
 
 
 def matching_copy(
@@ -307,7 +321,7 @@ def matching_copy(
     """
     for point in listed:
         created = point.get("CreationDate")
-        when = _created({"CreationDate": created}) if created is not None else None
+        when = job_created({"CreationDate": created}) if created is not None else None
         if (
             point.get("ResourceArn") == resource_arn
             and point.get("SourceBackupVaultArn") == source_vault_arn

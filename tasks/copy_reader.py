@@ -43,7 +43,7 @@ class CopyReader:
     def __init__(self, role_arn: str) -> None:
         self.role_arn = role_arn
 
-    def _client(self, region: str) -> BackupClient:
+    def client(self, region: str) -> BackupClient:
         try:
             return assumed_backup_client(self.role_arn, region, SESSION_NAME)
         except AccessDeniedException as error:
@@ -58,7 +58,7 @@ class CopyReader:
         try:
             described: dict[str, Any] = json_safe(
                 call(
-                    self._client(region).describe_recovery_point,
+                    self.client(region).describe_recovery_point,
                     BackupVaultName=vault_name,
                     RecoveryPointArn=recovery_point_arn,
                 )
@@ -80,7 +80,7 @@ class CopyReader:
             "ByCreatedAfter": original.creation_date - timedelta(seconds=1),
             "ByCreatedBefore": original.creation_date + timedelta(seconds=1),
         }
-        client = self._client(region)
+        client = self.client(region)
         while True:
             try:
                 page = call(client.list_recovery_points_by_backup_vault, **kwargs)

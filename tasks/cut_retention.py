@@ -33,10 +33,19 @@ from tasks.errors import (
 from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
 from tasks.ledger import check_prior_cut, read_record, record_for, write_record
 from tasks.logs import make_logger, start_task, write_call
+from tasks.metrics import (
+    BACKUPS_CUT,
+    COUNT,
+    RETENTION_DAYS_REMOVED,
+    STORAGE_GB_DAYS_SAVED,
+    gb_days,
+    make_metrics,
+)
 from tasks.points import describe_point
 from tasks.retention import copies_outlive, decide_retention_cut
 
 logger = make_logger()
+metrics = make_metrics()
 TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 
 
@@ -125,7 +134,15 @@ def cut_retention(
         mark("CUT")
         result["CalculatedLifecycle"] = updated.get("CalculatedLifecycle")
         old = decision.current.delete_after_days
-        result["DaysRemoved"] = old - target if old is not None and old > 0 else None
+        removed = old - target if old is not None and old > 0 else None
+        result["DaysRemoved"] = removed
+        result["StorageGBDaysSaved"] = gb_days(size if isinstance(size, int) else None, removed)
+        metrics.add_metric(name=BACKUPS_CUT, unit=COUNT, value=1)
+        if removed is not None:
+            metrics.add_metric(name=RETENTION_DAYS_REMOVED, unit=COUNT, value=removed)
+            metrics.add_metric(
+                name=STORAGE_GB_DAYS_SAVED, unit=COUNT, value=result["StorageGBDaysSaved"]
+            )
     elif prior.finished:
         record = read_record(dynamodb, ledger_table, recovery_point_arn)
         if record is not None:
@@ -133,6 +150,7 @@ def cut_retention(
     return json_object(result)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)

@@ -17,16 +17,19 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.aws import call, json_safe
-from tasks.copies import copy_job_outcome
+from tasks.copies import copy_job_outcome, job_created
 from tasks.copy_reader import CopyReader, original_from
 from tasks.errors import CopyJobNotFound, ResourceNotFoundException
 from tasks.inputs import COPY_JOB_ID, ROLE_ARN, VAULT_ARN
 from tasks.logs import make_logger, start_task
+from tasks.metrics import COPY_JOB_SECONDS, SECONDS, make_metrics
 
 logger = make_logger()
+metrics = make_metrics()
 WEEK = 7 * 24 * 3600
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
@@ -63,10 +66,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         }
     copy_job = json_safe(described["CopyJob"])
     logger.info("copy job", extra={"copy_job_state": copy_job.get("State")})
-    return copy_job_outcome(
+    outcome = copy_job_outcome(
         copy_job,
         now=now,
         waiting_since=waiting_since,
         limit_seconds=limit_seconds,
         source_recovery_point_arn=task.recovery_point_arn,
     )
+    started, finished = copy_job.get("CreationDate"), copy_job.get("CompletionDate")
+    if started and finished:
+        took = job_created({"CreationDate": finished}) - job_created({"CreationDate": started})
+        metrics.add_metric(name=COPY_JOB_SECONDS, unit=SECONDS, value=took.total_seconds())
+    return outcome

@@ -30,12 +30,22 @@ from tasks.copy_reader import CopyReader
 from tasks.events import finish_request
 from tasks.inputs import ACCOUNT_ID, REGION, ROLE_ARN, Fields
 from tasks.logs import bind, make_logger
+from tasks.metrics import (
+    BACKUPS_NEEDING_ATTENTION,
+    BACKUPS_TO_FINISH,
+    COUNT,
+    EXECUTIONS_TO_REDRIVE,
+    ORIGINALS_AWAITING_CUT,
+    ORIGINALS_SURVEYED,
+    make_metrics,
+)
 from tasks.needs import Need, Settings
 from tasks.retention import MAX_DAYS
 from tasks.survey import Place, Survey, redrivable, survey
 from tasks.trigger import read_deployment
 
 logger = make_logger()
+metrics = make_metrics()
 STATE_MACHINE_ARN = re.compile(
     r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]{1,80}$"
 )
@@ -150,6 +160,7 @@ def plan_actions(
     }
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fields = Fields(event)
@@ -189,5 +200,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         max_redrives=fields.integer("MaxRedrives", 0, 10),
         max_reports=fields.integer("MaxReports", 0, 1000),
     )
-    logger.info("reconciliation", extra={"counts": actions["Counts"]})
+    counts = actions["Counts"]
+    logger.info("reconciliation", extra={"counts": counts})
+    for name, key in (
+        (ORIGINALS_SURVEYED, "Originals"),
+        (ORIGINALS_AWAITING_CUT, "AwaitingCut"),
+        (BACKUPS_TO_FINISH, "ToStart"),
+        (BACKUPS_NEEDING_ATTENTION, "NeedAttention"),
+        (EXECUTIONS_TO_REDRIVE, "ToRedrive"),
+    ):
+        metrics.add_metric(name=name, unit=COUNT, value=counts[key])
     return actions

@@ -26,10 +26,12 @@ from tasks.copy_reader import CopyReader, Original, original_of
 from tasks.errors import CopyHistoryUnknown, CopyReaderUnavailable
 from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
 from tasks.logs import make_logger, start_task, write_call
+from tasks.metrics import COPIES_STARTED, COUNT, make_metrics
 from tasks.points import describe_point
 from tasks.retention import RecoveryPoint
 
 logger = make_logger()
+metrics = make_metrics()
 # AWS Backup documents 30 days of job history for its job listings (aws-facts.md §B.2): past
 # that, a missing job record no longer proves that no copy was made.
 JOB_HISTORY = timedelta(days=30)
@@ -124,6 +126,7 @@ def ensure_copy(
         IdempotencyToken=idempotency_token(original.recovery_point_arn, destination, start.attempt),
         Lifecycle=lifecycle,
     )
+    metrics.add_metric(name=COPIES_STARTED, unit=COUNT, value=1)
     return json_object(
         {
             "CopyJobId": started["CopyJobId"],
@@ -140,6 +143,7 @@ def ensure_copy(
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)

@@ -8,10 +8,14 @@ PY_OK  := $(VENV)/.installed
 JS_OK  := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_OK   := $(CHECKOV_VENV)/.installed
+# The Lambda runtime's own, older SDK (README, "Runtime SDK floor").
+FLOOR_VENV := .venv-floor
+FLOOR_OK   := $(FLOOR_VENV)/.installed
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: test lint unit demo build bench lock clean
+.PHONY: test lint unit floor demo chaos build bench lock clean
 
-test: lint unit ## Everything CI runs: linters, type checks, then the whole pytest suite.
+test: lint unit floor ## Everything CI runs: linters, type checks, the suite, the SDK floor.
 
 $(PY_OK): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,11 @@ $(PY_OK): requirements.lock
 $(CHECKOV_OK): requirements-checkov.lock
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r requirements-checkov.lock
+	touch $@
+
+$(FLOOR_OK): requirements-floor.lock
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r requirements-floor.lock
 	touch $@
 
 $(JS_OK): package.json package-lock.json
@@ -33,13 +42,17 @@ lint: $(PY_OK) $(JS_OK) $(CHECKOV_OK)
 	$(BIN)/mypy
 	$(BIN)/python scripts/lint_asl.py
 	$(BIN)/python -m scripts.build --check
+	$(BIN)/python -m scripts.floor_lock --check
 	$(BIN)/python scripts/lint_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(PY_OK)
 	# The retention cut deletes data early on purpose: every branch of it must be exercised.
-	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_retention.py \
-		--cov=tasks.retention --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS) --cov=tasks --cov-branch --cov-report=
+	$(BIN)/coverage report --include=tasks/retention.py --show-missing --fail-under=100
+
+floor: $(FLOOR_OK) ## The task tests and state machine scenarios again, on the runtime's SDK.
+	$(FLOOR_VENV)/bin/python -c "import botocore; assert botocore.__version__ == '1.35.0', botocore.__version__"
+	$(FLOOR_VENV)/bin/pytest $(PYTEST_ARGS) -p no:cacheprovider -m "not slow" tests/unit tests/statemachine
 
 build: $(PY_OK) ## Regenerate infrastructure/backup_events_aws.yaml from its sources.
 	$(BIN)/python -m scripts.build
@@ -56,6 +69,7 @@ lock: ## Re-resolve requirements.in into exact pins (needs network access to PyP
 	{ echo "# Exact pins for every Python package the tests, linters and demo use (transitive included)."; \
 	  echo "# Regenerate with 'make lock' after editing requirements.in."; \
 	  /tmp/backup-events-lock/bin/pip freeze; } > requirements.lock
+	$(PYTHON) -m scripts.floor_lock
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules build demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(FLOOR_VENV) node_modules build demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis

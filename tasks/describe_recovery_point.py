@@ -22,21 +22,25 @@ from tasks.trigger import Trigger, read_deployment, read_trigger
 logger = make_logger()
 
 
-def copy_refusal(point: RecoveryPoint) -> str | None:
-    """Why AWS Backup would refuse an on-demand copy of this point (aws-facts.md §B.1)."""
+def copy_refusal(point: RecoveryPoint, trigger: Trigger) -> str | None:
+    """Why AWS Backup would refuse an on-demand copy of this point (aws-facts.md §B.1).
+
+    A backup the reconciliation asks to finish may be cold by now: its copies may already
+    exist and only the cut remain, so only what rules out any further step refuses it.
+    """
     if point.is_continuous:
         return "it is a continuous (point-in-time) backup, which cannot be copied on demand"
-    if point.storage_class != "WARM":
-        return f"it is in {point.storage_class} storage; only warm backups can be copied"
     if point.status not in {"COMPLETED", "AVAILABLE"}:
         return f"its status is {point.status}"
+    if point.storage_class != "WARM" and trigger.kind == "BackupJob":
+        return f"it is in {point.storage_class} storage; only warm backups can be copied"
     return None
 
 
 def describe_original(backup: BackupClient, trigger: Trigger) -> dict[str, Any]:
     described, point = describe_point(backup, trigger.vault_name, trigger.recovery_point_arn)
     if trigger.kind != "PlanCopyJob":
-        refusal = copy_refusal(point)
+        refusal = copy_refusal(point, trigger)
         if refusal is not None:
             raise RecoveryPointNotEligible(
                 f"{trigger.recovery_point_arn} was left alone: {refusal}"

@@ -148,6 +148,47 @@ def test_an_execution_already_rerun_is_not_rerun_twice() -> None:
     assert "already re-run as" in planned.reason
 
 
+def about(point: str, name: str, *, started_hours_ago: float) -> ExecutionInfo:
+    """A failed execution whose input is an event about recovery point `point`."""
+    event = json.dumps({"source": "aws.backup", "resources": [f"arn:aws:backup:{point}"]})
+    found = execution(name, input=event)
+    return replace(found, start=NOW - timedelta(hours=started_hours_ago))
+
+
+def test_only_the_latest_failure_of_a_recovery_point_is_acted_on() -> None:
+    # A duplicated event started two executions for point A; both failed.
+    first = about("A", "first", started_hours_ago=5)
+    duplicate = about("A", "duplicate", started_hours_ago=4)
+    other = about("B", "other", started_hours_ago=3)
+    unnamed = execution("no-event", input="[]")
+
+    chosen, skipped = rerun.one_per_point([first, duplicate, other, unnamed], running={})
+
+    assert [e.name for e in chosen] == ["duplicate", "other", "no-event"]
+    (skip,) = skipped
+    assert (skip.execution.name, skip.action) == ("first", "skip")
+    assert skip.reason == "the later duplicate is about the same recovery point; only it is re-run"
+
+
+def test_a_recovery_point_with_a_running_execution_is_left_alone() -> None:
+    failed = about("A", "failed", started_hours_ago=5)
+    chosen, skipped = rerun.one_per_point([failed], running={"arn:aws:backup:A": "still-going"})
+    assert chosen == []
+    assert [(p.action, p.reason) for p in skipped] == [
+        ("skip", "execution still-going is running for its recovery point")
+    ]
+
+
+def test_the_reconciliation_event_names_its_recovery_point_too() -> None:
+    # "Backup Needs Finishing" (source backup-events) carries the point in resources, as AWS
+    # Backup's own events do.
+    needs = {"source": "backup-events", "detail-type": "Backup Needs Finishing"}
+    finishing = replace(
+        execution(), input=json.dumps({**needs, "resources": ["arn:aws:backup:rp"]})
+    )
+    assert finishing.recovery_point == "arn:aws:backup:rp"
+
+
 # -- RedriveExecution, through botocore's Stubber ----------------------------------------------
 
 
@@ -398,6 +439,35 @@ def test_the_stack_output_names_the_state_machine(
     assert f"State machine {world.deployed.state_machine_arn}: 0 unsuccessful" in (
         capsys.readouterr().out
     )
+
+
+def test_a_duplicated_events_two_failures_are_rerun_once(twin: Twin) -> None:
+    world = make_world(twin)
+    fault = twin.backup.on_copy(fail="Access denied")
+    world.backup()
+    (failed,) = world.settle()
+    # EventBridge delivers at least once: the same event starts a second execution.
+    sfn = twin.client("stepfunctions")
+    sfn.start_execution(
+        stateMachineArn=world.deployed.state_machine_arn,
+        name="delivered-twice",
+        input=twin.describe_execution(failed.arn)["input"],
+    )
+    world.settle()
+    twin.backup.copy_rules.remove(fault)
+    assert len(executions_of(twin, world.deployed.state_machine_arn)) == 2
+
+    assert (
+        run(twin, ["rerun", "--state-machine-arn", world.deployed.state_machine_arn, "--apply"])
+        == 0
+    )
+
+    # One re-run, of the later execution; the earlier one is left as it is.
+    names = [e["name"] for e in executions_of(twin, world.deployed.state_machine_arn)]
+    assert len(names) == 3
+    (rerun_of,) = [n for n in names if "-rerun-" in n]
+    assert rerun_of.startswith("delivered-twice-rerun-")
+    world.settle()
 
 
 # -- configuration errors: one line, exit code 2 -----------------------------------------------

@@ -24,7 +24,14 @@ def make_logger() -> Logger:
 
 
 def bind(logger: Logger, execution: str | None, recovery_point_arn: str | None) -> None:
-    logger.append_keys(execution=execution, recovery_point_arn=recovery_point_arn)
+    """Put the execution and the backup on every line this invocation logs.
+
+    Thread-safe keys: on Lambda one invocation runs at a time per process, so it makes no
+    difference there; where several invocations share a process (the local twin runs every
+    function in one), each keeps its own backup on its own lines.
+    """
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(execution=execution, recovery_point_arn=recovery_point_arn)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.clock import VirtualClock
+
 RESOURCE_ACCOUNT = "000022224444"
 SECOND_RESOURCE_ACCOUNT = "111133335555"
 BACKUP_ACCOUNT = "999977775555"
@@ -217,15 +219,21 @@ def install() -> None:
 
     from botocore import endpoint
 
-    from local.active import running_twin
-
     def sdk_sleep(seconds: float) -> None:
-        twin = running_twin()
-        if twin is None:
+        if _clock is None:
             real_time.sleep(seconds)
         else:
-            twin.clock.sleep(seconds, "sdk-retry")
+            _clock.sleep(seconds, "sdk-retry")
 
     endpoint.time = types.SimpleNamespace(  # type: ignore[attr-defined]
         sleep=sdk_sleep, time=real_time.time, monotonic=real_time.monotonic
     )
+
+
+_clock: VirtualClock | None = None
+
+
+def activate(clock: VirtualClock | None) -> None:
+    """botocore's retry back-off sleeps on `clock` (None: real time again)."""
+    global _clock
+    _clock = clock

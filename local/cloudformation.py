@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 from moto.core.common_models import CloudFormationModel
 
-from local.active import running_twin
+from local.accounts import client
 
 POWERTOOLS_ACCOUNT = "017000801446"
 POWERTOOLS_VERSION = 21
@@ -148,15 +148,13 @@ class TwinBackupVault(_TwinResource):
         )
         vault = cls(account_id, region_name, name)
         policy = properties.get("AccessPolicy")
-        twin = running_twin()
-        if policy and twin is not None:
-            from local.policy import check
-
-            text = policy if isinstance(policy, str) else json.dumps(policy)
-            # As PutBackupVaultAccessPolicy does in the twin: a policy it could not evaluate
-            # fails here, loudly, instead of being half-applied later.
-            check(text)
-            twin.backup.policies[vault.arn] = text
+        if policy and _active:
+            # Through the API, as CloudFormation does: a policy the twin could not evaluate
+            # fails the stack here, loudly, instead of being half-applied later.
+            client("backup", account_id, region_name).put_backup_vault_access_policy(
+                BackupVaultName=name,
+                Policy=policy if isinstance(policy, str) else json.dumps(policy),
+            )
         lock = properties.get("LockConfiguration")
         if lock:
             backend.put_backup_vault_lock_configuration(
@@ -266,8 +264,6 @@ class TwinAlarm(_TwinResource):
     ) -> TwinAlarm:
         from copy import deepcopy
 
-        from local.accounts import client
-
         request = _alarm_request(resource_name, deepcopy(cloudformation_json["Properties"]))
         client("cloudwatch", account_id, region_name).put_metric_alarm(**request)
         return cls(account_id, region_name, resource_name)
@@ -276,8 +272,6 @@ class TwinAlarm(_TwinResource):
     def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
     ) -> None:
-        from local.accounts import client
-
         client("cloudwatch", account_id, region_name).delete_alarms(AlarmNames=[resource_name])
 
 
@@ -416,8 +410,6 @@ def organizational_unit(
     """
     from moto.organizations.models import organizations_backends
 
-    from local.accounts import client
-
     organizations = client("organizations", management_account, "us-east-1")
     with contextlib.suppress(organizations.exceptions.AlreadyInOrganizationException):
         organizations.create_organization(FeatureSet="ALL")
@@ -458,7 +450,7 @@ def _install_state_machine() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        if running_twin() is None:
+        if not _active:
             return original(
                 cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
             )
@@ -488,7 +480,7 @@ def _install_state_machine() -> None:
         account_id: str,
         region_name: str,
     ) -> Any:
-        if running_twin() is None:
+        if not _active:
             return original_update(
                 cls,
                 original_resource,
@@ -554,7 +546,7 @@ def _install_function_properties() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        if running_twin() is None:
+        if not _active:
             return original(
                 cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
             )
@@ -603,7 +595,7 @@ def _install_template_parsing() -> None:
     original = cfn_models.Stack.parse_template
 
     def parse_template(template: str) -> dict[str, Any]:
-        if running_twin() is None:
+        if not _active:
             return original(template)
         # A deep copy: moto fills in and rewrites parts of the dict as it creates resources.
         return copy.deepcopy(_parsed_template(template))
@@ -621,14 +613,14 @@ def _install_validation() -> None:
     def create_stack(
         self: Any, name: str, template: str, parameters: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        if running_twin() is not None:
+        if _active:
             check_template(template, parameters)
         return original_stack(self, name, template, parameters, *args, **kwargs)
 
     def create_stack_set(
         self: Any, name: str, template: str, parameters: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        if running_twin() is not None:
+        if _active:
             check_template(template, parameters)
         return original_set(self, name, template, parameters, *args, **kwargs)
 
@@ -642,7 +634,7 @@ def _install_validation() -> None:
         parameters: list[dict[str, Any]],
         tags: dict[str, str] | None,
     ) -> Any:
-        if running_twin() is not None:
+        if _active:
             check_template(template, parameters)
             stack = self.get_stack(name)
             given = {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}
@@ -660,6 +652,13 @@ def _install_validation() -> None:
 
 
 _INSTALLED = False
+_active = False
+
+
+def activate(active: bool) -> None:
+    """Whether the patches serve a running twin (False: stock moto's CloudFormation again)."""
+    global _active
+    _active = active
 
 
 def install() -> None:

@@ -33,7 +33,6 @@ from types import ModuleType
 from typing import Any
 
 from local.accounts import acting_as
-from local.active import running_twin
 
 Handler = Callable[[Any, Any], Any]
 
@@ -164,6 +163,15 @@ class LambdaRuntime:
         return payload, error_type is not None, ""
 
 
+_active: LambdaRuntime | None = None
+
+
+def activate(runtime: LambdaRuntime | None) -> None:
+    """Run invoked functions in `runtime` (None: stock moto's Docker runtime again)."""
+    global _active
+    _active = runtime
+
+
 def install() -> None:
     from moto.awslambda import models as lambda_models
     from moto.awslambda.exceptions import LambdaClientError
@@ -174,10 +182,9 @@ def install() -> None:
     original_invoke = function_class._invoke_lambda
 
     def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        twin = running_twin()
-        if twin is None:
+        if _active is None:
             return original_invoke(self, event)  # type: ignore[no-any-return]
-        return twin.lambdas.invoke(self, {} if event is None else event)
+        return _active.invoke(self, {} if event is None else event)
 
     _invoke_lambda._twin = True  # type: ignore[attr-defined]
     function_class._invoke_lambda = _invoke_lambda
@@ -185,8 +192,7 @@ def install() -> None:
     original_backend_invoke = lambda_models.LambdaBackend.invoke
 
     def backend_invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        twin = running_twin()
-        if twin is not None and twin.lambdas.should_throttle():
+        if _active is not None and _active.should_throttle():
             raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
         return original_backend_invoke(self, *args, **kwargs)
 

@@ -29,9 +29,73 @@ import uuid
 from typing import Any
 
 from local.accounts import acting_as, pin_caller
-from local.active import running_twin
+from local.clock import VirtualClock
+from local.events import EventRouter
 
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+class StepFunctionsTwin:
+    """The executions the twin runs: their clock, their announcements, their mocked cases."""
+
+    def __init__(self, clock: VirtualClock, router: EventRouter) -> None:
+        self.clock = clock
+        self.router = router
+        self.executions: dict[str, Any] = {}
+        # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
+        self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
+
+    def started(self, execution: Any) -> None:
+        self.executions[execution.exec_arn] = execution
+        self._announce(execution, "RUNNING")
+
+    def finished(self, execution: Any) -> None:
+        self._announce(execution, str(execution.exec_status.value))
+
+    def _announce(self, execution: Any, status: str) -> None:
+        """ "Step Functions Execution Status Change" in the execution's account and region."""
+
+        def millis(value: _real_datetime.datetime | None) -> int | None:
+            return None if value is None else int(value.timestamp() * 1000)
+
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": (
+                execution.output
+                if isinstance(execution.output, str) or execution.output is None
+                else json.dumps(execution.output)
+            ),
+            "error": execution.error,
+            "cause": execution.cause,
+        }
+        event = self.router.envelope(
+            execution.account_id,
+            execution.region_name,
+            "aws.states",
+            "Step Functions Execution Status Change",
+            [execution.exec_arn],
+            detail,
+        )
+        self.router.publish(execution.account_id, execution.region_name, event)
+
+
+_active: StepFunctionsTwin | None = None
+
+
+def activate(stepfunctions: StepFunctionsTwin | None) -> None:
+    """Run executions on `stepfunctions`' clock and announce them (None: stock moto again)."""
+    global _active
+    _active = stepfunctions
+
+
+def _clock() -> VirtualClock | None:
+    return None if _active is None else _active.clock
 
 
 class _VirtualDatetime(_real_datetime.datetime):
@@ -39,10 +103,10 @@ class _VirtualDatetime(_real_datetime.datetime):
 
     @classmethod
     def now(cls, tz: _real_datetime.tzinfo | None = None) -> Any:  # type: ignore[override]
-        twin = running_twin()
-        if twin is None:
+        clock = _clock()
+        if clock is None:
             return _real_datetime.datetime.now(tz)
-        current = twin.clock.now()
+        current = clock.now()
         if tz is None:
             return current.replace(tzinfo=None)
         return current.astimezone(tz)
@@ -98,9 +162,8 @@ def evaluate_jsonata(expression: str) -> Any:
         return _jsonata_type(None if result is _UNDEFINED else result)
 
     compiled = jsonata.Jsonata(expression)
-    twin = running_twin()
-    if twin is not None:
-        clock = twin.clock
+    clock = _clock()
+    if clock is not None:
         compiled.register_lambda("now", lambda: clock.iso_now())
         compiled.register_lambda("millis", lambda: int(clock.now().timestamp() * 1000))
     compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
@@ -183,9 +246,9 @@ def _compiled(expression: str) -> Any:
         compiled.set_output_convert_nulls(False)  # tell undefined (None) from null apart
 
         def now() -> str:
-            twin = running_twin()
-            if twin is not None:
-                return twin.clock.iso_now()
+            clock = _clock()
+            if clock is not None:
+                return clock.iso_now()
             return _real_datetime.datetime.now(_real_datetime.UTC).isoformat()
 
         compiled.register_lambda("now", now)
@@ -307,22 +370,22 @@ def _install_time() -> None:
     import time as real_time
 
     def retry_sleep(seconds: float) -> None:
-        twin = running_twin()
-        if twin is None:
+        clock = _clock()
+        if clock is None:
             real_time.sleep(seconds)
         else:
-            twin.clock.sleep(seconds, "retry")
+            clock.sleep(seconds, "retry")
 
     retrier_decl.time = types.SimpleNamespace(sleep=retry_sleep, time=real_time.time)  # type: ignore[attr-defined]
 
     original_wait = wait_function.WaitFunction._wait_interval
 
     def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
-        twin = running_twin()
-        if twin is None:
+        clock = _clock()
+        if clock is None:
             original_wait(self, env, wait_seconds)
         elif wait_seconds > 0:
-            twin.clock.sleep(wait_seconds, "wait")
+            clock.sleep(wait_seconds, "wait")
 
     wait_function.WaitFunction._wait_interval = _wait_interval
 
@@ -356,7 +419,7 @@ class _InlineThread:
 
 
 def _thread_factory(*args: Any, **kwargs: Any) -> Any:
-    if running_twin() is None:
+    if _active is None:
         return threading.Thread(*args, **kwargs)
     return _InlineThread(*args, **kwargs)
 
@@ -402,7 +465,7 @@ def _install_executions() -> None:
 
     def _reflect_execution_status(self: Any) -> None:
         original_reflect(self)
-        if running_twin() is not None and isinstance(self.execution.output, str):
+        if _active is not None and isinstance(self.execution.output, str):
             self.execution.output = json.dumps(self.execution.output)
 
     communication._reflect_execution_status = _reflect_execution_status
@@ -420,7 +483,7 @@ def _install_executions() -> None:
     worker_class._get_evaluation_entrypoint = _get_evaluation_entrypoint
 
     def start(self: Any) -> None:
-        twin = running_twin()
+        twin = _active
         if twin is None:
             original_start(self)
             return
@@ -430,14 +493,14 @@ def _install_executions() -> None:
         role_arn = details.aws_execution_details.role_arn
         twin.clock.reserve_participant()
         # Announced before the thread starts, so RUNNING can never follow SUCCEEDED.
-        twin.stepfunctions_started(self._execution_communication.execution)
+        twin.started(self._execution_communication.execution)
 
         def run() -> None:
             with twin.clock.participant(arn, reserved=True), acting_as(account, role_arn):
                 try:
                     self._execution_logic()
                 finally:
-                    twin.stepfunctions_finished(self._execution_communication.execution)
+                    twin.finished(self._execution_communication.execution)
 
         threading.Thread(target=run, name=f"sfn:{arn.rsplit(':', 1)[-1]}", daemon=True).start()
 
@@ -550,7 +613,7 @@ def _install_mock_config() -> None:
     def start_execution(self: Any, state_machine_arn: str, *args: Any, **kwargs: Any) -> Any:
         # Step Functions Local selects a test case with "<state machine ARN>#<test case>".
         arn, _, test_case = state_machine_arn.partition("#")
-        twin = running_twin()
+        twin = _active
         if not test_case or twin is None:
             return patched_start(self, state_machine_arn, *args, **kwargs)
         name = arn.rsplit(":", 1)[-1]

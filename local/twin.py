@@ -27,11 +27,11 @@ from local.accounts import (
     RESOURCE_ACCOUNT,
     Organization,
 )
-from local.active import ACTIVE
 from local.backup import BackupTwin
 from local.clock import DEFAULT_START, VirtualClock
 from local.events import EventRouter
 from local.lambdas import LambdaRuntime
+from local.stepfunctions import StepFunctionsTwin
 
 ALL_REGIONS = (MAIN_REGION, BACKUP_REGION, OTHER_REGION)
 
@@ -49,6 +49,8 @@ def install_patches() -> None:
 
 
 class Twin:
+    _running: Twin | None = None  # moto's patches are process-wide: one twin at a time
+
     def __init__(self, start: datetime = DEFAULT_START) -> None:
         from moto import mock_aws
 
@@ -57,20 +59,36 @@ class Twin:
         self.router = EventRouter(self.clock.iso_now)
         self.backup = BackupTwin(self.clock, self.router, self.organization)
         self.lambdas = LambdaRuntime()
+        self.stepfunctions = StepFunctionsTwin(self.clock, self.router)
         # Lambda keeps moto's Docker backend selected: local/lambdas.py replaces the Docker
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        self._executions: dict[str, Any] = {}
         self._clients: dict[tuple[str, str, str, str | None], Any] = {}
-        # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
-        self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
+
+    @property
+    def mock_config(self) -> dict[str, Any]:
+        """AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>"."""
+        return self.stepfunctions.mock_config
+
+    @mock_config.setter
+    def mock_config(self, config: dict[str, Any]) -> None:
+        self.stepfunctions.mock_config = config
+
+    def _activate(self, on: bool) -> None:
+        """Point moto's patches at this twin's parts (or back at stock moto)."""
+        accounts.activate(self.clock if on else None)
+        lambdas.activate(self.lambdas if on else None)
+        stepfunctions.activate(self.stepfunctions if on else None)
+        backup.activate(self.backup if on else None)
+        cloudformation.activate(on)
 
     def __enter__(self) -> Twin:
-        if ACTIVE.twin is not None:
+        if Twin._running is not None:
             raise RuntimeError("a twin is already running in this process")
         install_patches()
         self._mock.start()
-        ACTIVE.twin = self
+        Twin._running = self
+        self._activate(True)
         for account in sorted(self.organization.members):
             for region in ALL_REGIONS:
                 cloudformation.publish_powertools_parameters(account, region)
@@ -86,7 +104,8 @@ class Twin:
             # Let sleepers finish so no execution thread outlives the mock it runs in.
             self.clock.wait_until_idle(timeout=30)
         finally:
-            ACTIVE.twin = None
+            self._activate(False)
+            Twin._running = None
             accounts.forget_assumed_roles()
             self._mock.stop()
 
@@ -127,45 +146,8 @@ class Twin:
         return arn
 
     # -- Step Functions ---------------------------------------------------------------------
-    def stepfunctions_started(self, execution: Any) -> None:
-        self._executions[execution.exec_arn] = execution
-        self._announce_execution(execution, "RUNNING")
-
-    def stepfunctions_finished(self, execution: Any) -> None:
-        self._announce_execution(execution, str(execution.exec_status.value))
-
-    def _announce_execution(self, execution: Any, status: str) -> None:
-        def millis(value: datetime | None) -> int | None:
-            return None if value is None else int(value.timestamp() * 1000)
-
-        detail = {
-            "executionArn": execution.exec_arn,
-            "stateMachineArn": execution.state_machine_arn,
-            "name": execution.name,
-            "status": status,
-            "startDate": millis(execution.start_date),
-            "stopDate": millis(execution.stop_date),
-            "input": json.dumps(execution.input_data),
-            "output": (
-                execution.output
-                if isinstance(execution.output, str) or execution.output is None
-                else json.dumps(execution.output)
-            ),
-            "error": execution.error,
-            "cause": execution.cause,
-        }
-        event = self.router.envelope(
-            execution.account_id,
-            execution.region_name,
-            "aws.states",
-            "Step Functions Execution Status Change",
-            [execution.exec_arn],
-            detail,
-        )
-        self.router.publish(execution.account_id, execution.region_name, event)
-
     def execution_arns(self) -> list[str]:
-        return list(self._executions)
+        return list(self.stepfunctions.executions)
 
     def wait_for_executions(self, timeout: float = 60.0) -> None:
         self.clock.wait_until_idle(timeout)

@@ -107,8 +107,7 @@ LEDGER_TABLE = "BackupEvents-CutLedger"
 
 def copy_reader_role_arn(settings: Settings, region: str) -> str:
     return (
-        f"arn:aws:iam::{settings.backup_account}:role/backup-events/"
-        f"BackupEventsCopyReader-{region}"
+        f"arn:aws:iam::{settings.backup_account}:role/backup-events/BackupEventsCopyReader-{region}"
     )
 
 
@@ -119,9 +118,7 @@ def create_copy_readers(twin: Twin, settings: Settings, regions: set[str]) -> No
     for region in sorted(regions):
         name = f"BackupEventsCopyReader-{region}"
         if name not in existing:
-            iam.create_role(
-                RoleName=name, Path="/backup-events/", AssumeRolePolicyDocument="{}"
-            )
+            iam.create_role(RoleName=name, Path="/backup-events/", AssumeRolePolicyDocument="{}")
 
 
 def create_ledger(twin: Twin, account: str, region: str) -> None:

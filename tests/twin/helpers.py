@@ -124,7 +124,7 @@ class Layout:
             lifecycle={"DeleteAfterDays": 14} if lifecycle is None else lifecycle,
             **kwargs,
         )
-        self.run(self.twin.backup.start_delay + self.twin.backup.backup_duration)
+        self.run(self.twin.backup.backup_duration)
         arn = self.twin.backup.jobs[job_id].recovery_point_arn
         assert arn is not None, "the backup job did not complete"
         return arn

@@ -85,22 +85,6 @@ def test_a_copy_job_moves_created_running_completed_on_the_clock_not_at_once(
     ]
 
 
-def test_with_a_start_delay_a_job_is_seen_in_created_first(layout: Layout) -> None:
-    """aws-facts.md §A.3: AWS's examples show about a minute in CREATED (tests/events/*.json)."""
-    layout.twin.backup.start_delay = MINUTE
-    point = layout.backed_up()
-    t0 = layout.clock_now
-    job_id = layout.start_copy(point)["CopyJobId"]
-
-    assert layout.state(job_id) == "CREATED"
-    assert layout.twin.backup.next_event_time() == t0 + MINUTE
-    layout.run(MINUTE - timedelta(seconds=1))
-    assert layout.state(job_id) == "CREATED"
-    layout.run(timedelta(seconds=1))
-    assert layout.state(job_id) == "RUNNING"
-    assert layout.twin.backup.next_event_time() == t0 + MINUTE + layout.twin.backup.copy_duration
-
-
 def test_one_job_per_resource_the_others_wait_in_created_and_start_when_it_ends(
     layout: Layout,
 ) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infrastructure" / "backup_events_aws.yaml"
+# The operator role for `backup-events` across an organization, deployed on its own.
+OPERATOR_ROLE = ROOT / "infrastructure" / "operator_role.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkov", help="path to the checkov executable; omit to skip checkov")
     args = parser.parse_args(argv)
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    status = subprocess.call([str(cfn_lint), str(TEMPLATE)], cwd=ROOT)
+    status = subprocess.call([str(cfn_lint), str(TEMPLATE), str(OPERATOR_ROLE)], cwd=ROOT)
     print(f"lint_template: cfn-lint {'ok' if status == 0 else 'FAILED'}")
     if args.checkov:
         checkov = subprocess.call(
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cloudformation",
                 "-f",
                 str(TEMPLATE),
+                str(OPERATOR_ROLE),
             ],
             cwd=ROOT,
         )

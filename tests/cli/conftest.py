@@ -14,9 +14,19 @@ from rich.console import Console
 
 from backup_events.aws import ClientFactory
 from backup_events.main import main
-from backup_events.sessions import Caller, Environment, Unreachable
-from local.accounts import ORGANIZATION_ID, RESOURCE_ACCOUNT
+from backup_events.sessions import AwsSessions, Caller, Environment, Unreachable
+from backup_events.templates import OPERATOR_ROLE, template_path
+from local.accounts import (
+    BACKUP_ACCOUNT,
+    BACKUP_REGION,
+    MAIN_REGION,
+    ORGANIZATION_ID,
+    RESOURCE_ACCOUNT,
+    SECOND_RESOURCE_ACCOUNT,
+)
+from local.cloudformation import organizational_unit
 from local.policy import evaluate
+from local.stacks import quick_start_parameters
 from local.twin import Twin
 
 EFS = "arn:aws:elasticfilesystem:us-east-1:000022224444:file-system/fs-{:017x}"
@@ -134,3 +144,40 @@ def operator_session(twin: Twin) -> boto3.session.Session:
 
     session.events.register("provide-client-params.sts.AssumeRole", refuse_untrusted)
     return session
+
+
+# -- an organization: a StackSet over three accounts in two Regions, and the operator role ------
+
+# moto's default account: what the operator's own credentials are, the management account.
+MANAGEMENT_ACCOUNT = "123456789012"
+ORGANIZATION_ACCOUNTS = (RESOURCE_ACCOUNT, SECOND_RESOURCE_ACCOUNT, BACKUP_ACCOUNT)
+ORGANIZATION_REGIONS = (MAIN_REGION, BACKUP_REGION)
+STACK_SET = "BackupEvents"
+TEMPLATES_BUCKET = "org-templates"
+
+
+def deploy_organization(twin: Twin, *, operator_role: bool = True) -> str:
+    """Backup Events as a StackSet (and the operator role as another), as the README deploys
+    them: `backup-events deploy stackset` from the management account. Returns the OU."""
+    twin.client("s3", MANAGEMENT_ACCOUNT, MAIN_REGION).create_bucket(Bucket=TEMPLATES_BUCKET)
+    unit = organizational_unit(MANAGEMENT_ACCOUNT, list(ORGANIZATION_ACCOUNTS))
+    common = ["--region", MAIN_REGION, "--org-units", unit, "--apply"]
+    workflow = [
+        "--name", STACK_SET, "--template-bucket", TEMPLATES_BUCKET,
+        "--regions", ",".join(ORGANIZATION_REGIONS),
+        *(f"--param={k}={v}" for k, v in quick_start_parameters().items()),
+    ]  # fmt: skip
+    # IAM is global: one Region is enough for the role.
+    role = [
+        "--name", "BackupEventsOperator", "--template", str(template_path(OPERATOR_ROLE)),
+        "--regions", MAIN_REGION, f"--param=TrustedAccountId={MANAGEMENT_ACCOUNT}",
+    ]  # fmt: skip
+    manager = OneAccount(twin, MANAGEMENT_ACCOUNT)
+    for argv in (workflow, role) if operator_role else (workflow,):
+        assert run(twin, ["deploy", "stackset", *argv, *common], sessions=manager) == 0
+    return unit
+
+
+def operator(twin: Twin) -> AwsSessions:
+    """The sessions `backup-events` builds from the operator's configuration, on the twin."""
+    return AwsSessions(None, MAIN_REGION, session=operator_session(twin))

@@ -1,7 +1,7 @@
-"""The retention cut (DESIGN.md §5): table tests for the named cases, then properties.
+"""The retention cut (design.md §5): table tests for the named cases, then properties.
 
-The properties are checked against small oracles written here from the rules in the brief, not
-by calling the module's private helpers, so a wrong helper cannot vouch for itself.
+The properties are checked against small oracles written here from the rules in design.md §5,
+not by calling the module's private helpers, so a wrong helper cannot vouch for itself.
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ from hypothesis import strategies as st
 from tasks.retention import (
     MAX_DAYS,
     NEVER,
+    CopiesCheck,
+    ExpiryUnknown,
     Lifecycle,
     RecoveryPoint,
     RetentionDecision,
     age_in_days,
-    copies_expiring_early,
+    copies_outlive,
+    copy_expiry,
     decide_retention_cut,
+    original_expiry,
 )
 
 ARN = "arn:aws:backup:us-east-1:000022224444:recovery-point:1EB3B5E7-9EB0-435A-A80B-108B488B0D45"
@@ -94,9 +98,10 @@ def test_fresh_efs_backup_with_a_cold_move_and_no_opt_in_flag_cancels_the_move()
     decision = decide_retention_cut(rp, 7, MINUTES_LATER)
     assert decision.action == "update"
     assert decision.minimum_days == 8
-    assert decision.new == Lifecycle(delete_after_days=8, move_to_cold_storage_after_days=-1)
-    # The flag was absent, so it stays absent: nothing the customer did not set is sent.
-    assert decision.new.to_api() == {"DeleteAfterDays": 8, "MoveToColdStorageAfterDays": -1}
+    assert decision.new == Lifecycle(delete_after_days=8)
+    # The move is cancelled by leaving the field out (AWS nulls it, aws-facts.md §B.4), never
+    # by a lone -1 (§H); the flag was absent, so it stays absent.
+    assert decision.new.to_api() == {"DeleteAfterDays": 8}
     assert "cancelled the cold-storage move planned for day 30" in decision.reason
 
 
@@ -104,10 +109,12 @@ def test_cancelling_a_cold_move_turns_a_present_opt_in_flag_off() -> None:
     rp = point(delete_after_days=365, move_to_cold_storage_after_days=30, opt_in=True)
     decision = decide_retention_cut(rp, 7, MINUTES_LATER)
     assert decision.new == Lifecycle(
-        delete_after_days=8,
-        move_to_cold_storage_after_days=-1,
-        opt_in_to_archive_for_supported_resources=False,
+        delete_after_days=8, opt_in_to_archive_for_supported_resources=False
     )
+    assert decision.new.to_api() == {
+        "DeleteAfterDays": 8,
+        "OptInToArchiveForSupportedResources": False,
+    }
 
 
 def test_efs_backup_already_cold_at_40_days_keeps_90_days_of_cold() -> None:
@@ -139,7 +146,7 @@ def test_warm_point_that_goes_cold_before_the_cut_keeps_the_move_and_90_days() -
     ("cold_day", "expected"),
     [
         # Deleted on the very day it would go cold: the move is pointless, so it is cancelled.
-        (8, Lifecycle(delete_after_days=8, move_to_cold_storage_after_days=-1)),
+        (8, Lifecycle(delete_after_days=8)),
         # Goes cold one day before the cut: it must then stay cold for 90 days.
         (7, Lifecycle(delete_after_days=98, move_to_cold_storage_after_days=7)),
     ],
@@ -161,7 +168,25 @@ def test_cold_day_comes_from_calculated_lifecycle_when_the_lifecycle_has_none() 
     )
     decision = decide_retention_cut(rp, 7, CREATED + timedelta(days=40))
     assert decision.action == "update"
+    # A cold point's cold setting is frozen (aws-facts.md §B.4): it is sent back as it was.
     assert decision.new == Lifecycle(delete_after_days=122, move_to_cold_storage_after_days=-1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "decide_retention_cut sends back a warm point's MoveToColdStorageAfterDays=-1 next to "
+        "the new DeleteAfterDays: the lone -1 that aws-facts.md §H says the cut never sends"
+    ),
+)
+def test_a_warm_point_kept_forever_by_the_documented_pair_is_cut_without_a_lone_minus_one() -> None:
+    # "Keep indefinitely" is documented only as DeleteAfterDays = MoveToColdStorageAfterDays
+    # = -1 (§B.4). Cutting such a warm point must not send {"MoveToColdStorageAfterDays": -1}
+    # beside a positive DeleteAfterDays (§H): AWS may refuse it, and the cut would never happen.
+    rp = point(delete_after_days=NEVER, move_to_cold_storage_after_days=NEVER)
+    decision = decide_retention_cut(rp, 7, MINUTES_LATER)
+    assert decision.action == "update"
+    assert decision.new.to_api() == {"DeleteAfterDays": 8}
 
 
 def test_a_late_run_keeps_one_day_beyond_the_age() -> None:
@@ -662,9 +687,9 @@ def test_property_cold_points_keep_ninety_days_of_cold_unless_the_move_is_cancel
         return
     assert decision.new.delete_after_days is not None
     if decision.new.delete_after_days < cold_day + 91:
-        # Allowed only when the move was cancelled; which points may be cancelled is the
-        # next property.
-        assert decision.new.move_to_cold_storage_after_days == -1
+        # Allowed only when the move was cancelled (the field left out, never a lone -1);
+        # which points may be cancelled is the next property.
+        assert decision.new.move_to_cold_storage_after_days is None
     else:
         assert decision.new.move_to_cold_storage_after_days == (
             rp.lifecycle.move_to_cold_storage_after_days
@@ -684,7 +709,7 @@ def test_property_a_cold_move_is_cancelled_only_for_warm_points_deleted_before_i
         assert rp.storage_class == "WARM"
         assert cold_day is not None
         assert floor <= cold_day
-        assert decision.new.move_to_cold_storage_after_days == -1
+        assert decision.new.move_to_cold_storage_after_days is None
         assert decision.new.delete_after_days == floor
         assert decision.new.opt_in_to_archive_for_supported_resources in (None, False)
         if rp.lifecycle.opt_in_to_archive_for_supported_resources is not None:
@@ -798,8 +823,8 @@ def test_property_the_decision_is_deterministic_and_independent_of_timezone(
 def test_property_deciding_again_after_a_cut_writes_nothing(
     case: tuple[RecoveryPoint, int, datetime], later: timedelta
 ) -> None:
-    # Duplicate executions and re-runs must be harmless (DESIGN.md §4): once AWS has applied a
-    # cut, the same or a later decision on the updated point is never another write.
+    # Duplicate executions and re-runs must be harmless (design.md §5, rule 9): once AWS has
+    # applied a cut, the same or a later decision on the updated point is never another write.
     rp, days, now = case
     decision = decide_retention_cut(rp, days, now)
     if decision.action != "update":
@@ -831,61 +856,259 @@ def test_property_age_in_days_is_elapsed_time_rounded_up(start: datetime, span: 
         assert timedelta(days=age - 1) < span
 
 
-# --- copies_expiring_early -----------------------------------------------------------------
+# --- When the original and its copies expire (design.md §5, rule 7) -------------------------
 
-COPY = "arn:aws:backup:us-west-2:999977775555:recovery-point:copy-1"
-
-
-@pytest.mark.parametrize(
-    "reported",
-    [
-        {"DeleteAfterDays": 35},
-        {"DeleteAfterDays": 400, "MoveToColdStorageAfterDays": 30},
-        # No lifecycle reported: the copy took the original's (aws-facts.md §B.1).
-        None,
-        # "Always": the copy inherited the original's expiry date when it was made.
-        {"DeleteAfterDays": -1},
-        {"MoveToColdStorageAfterDays": 7},
-    ],
+COPY_ARN = (
+    "arn:aws:backup:us-west-2:999977775555:recovery-point:0C0FFEE0-1111-4222-8333-444455556666"
 )
-def test_copies_kept_as_long_as_the_original_allow_the_cut(reported: Any) -> None:
-    assert copies_expiring_early(Lifecycle(delete_after_days=35), {COPY: reported}) == []
+WEST = "arn:aws:backup:us-west-2:999977775555:backup-vault:BackupEvents-Sample"
+EAST = "arn:aws:backup:us-east-1:999977775555:backup-vault:BackupEvents-Sample"
 
 
-def test_a_copy_kept_shorter_than_the_original_is_named() -> None:
-    problems = copies_expiring_early(
-        Lifecycle(delete_after_days=35), {COPY: {"DeleteAfterDays": 7}, "other": None}
+def copy_point(
+    delete_after_days: int | None, delete_at: datetime | None = None, **overrides: Any
+) -> RecoveryPoint:
+    """A copy: another account's point with the original's creation date (aws-facts.md §B.1)."""
+    return point(
+        arn=COPY_ARN, delete_after_days=delete_after_days, delete_at=delete_at, **overrides
     )
-    assert problems == [f"{COPY} is kept 7 days, shorter than the original's 35 days"]
+
+
+def test_the_original_expires_at_the_later_of_its_day_count_and_aws_date() -> None:
+    assert original_expiry(point(delete_after_days=35)) == CREATED + timedelta(days=35)
+    later = CREATED + timedelta(days=40)
+    # A person lengthened it and AWS's date already says so: the later one counts.
+    assert original_expiry(point(delete_after_days=35, delete_at=later)) == later
+    assert original_expiry(point(delete_after_days=60, delete_at=later)) == CREATED + timedelta(
+        days=60
+    )
+    assert original_expiry(point(delete_after_days=None, delete_at=later)) == later
 
 
 @pytest.mark.parametrize("never", [None, NEVER])
-def test_a_never_expiring_original_needs_copies_kept_a_hundred_years(never: int | None) -> None:
-    original = Lifecycle(delete_after_days=never)
-    assert copies_expiring_early(original, {COPY: {"DeleteAfterDays": MAX_DAYS}}) == []
-    assert copies_expiring_early(original, {COPY: None}) == []
-    assert copies_expiring_early(original, {COPY: {"DeleteAfterDays": MAX_DAYS - 1}}) == [
-        f"{COPY} is kept {MAX_DAYS - 1} days, shorter than the original's no expiry"
-    ]
+def test_an_original_without_a_deletion_date_never_expires(never: int | None) -> None:
+    assert original_expiry(point(delete_after_days=never)) is None
 
 
-@pytest.mark.parametrize(
-    ("reported", "why"),
-    [
-        ({"DeleteAfterDays": "35"}, "Lifecycle.DeleteAfterDays must be an integer, got '35'"),
-        ({"DeleteAfterDays": True}, "Lifecycle.DeleteAfterDays must be an integer, got True"),
-        ("", "Lifecycle must be an object, got ''"),
-        ([], "Lifecycle must be an object, got []"),
-    ],
-)
-def test_a_copy_lifecycle_that_cannot_be_read_counts_as_too_short(reported: Any, why: str) -> None:
-    problems = copies_expiring_early(Lifecycle(delete_after_days=35), {COPY: reported})
-    assert problems == [f"{COPY}: its lifecycle cannot be read ({why})"]
+def test_a_copy_expires_at_the_earlier_of_its_day_count_and_aws_date() -> None:
+    sooner = CREATED + timedelta(days=5)
+    assert copy_expiry(copy_point(35)) == CREATED + timedelta(days=35)
+    assert copy_expiry(copy_point(35, delete_at=sooner)) == sooner
+    assert copy_expiry(copy_point(3, delete_at=sooner)) == CREATED + timedelta(days=3)
+    # "Always" (-1) on a copy means the source's expiry (§B.1), which AWS reports as DeleteAt.
+    assert copy_expiry(copy_point(NEVER, delete_at=sooner)) == sooner
 
 
-@given(original=st.integers(1, MAX_DAYS), copy=st.integers(1, MAX_DAYS))
-def test_a_copy_is_refused_exactly_when_it_is_kept_fewer_days(original: int, copy: int) -> None:
-    problems = copies_expiring_early(
-        Lifecycle(delete_after_days=original), {COPY: {"DeleteAfterDays": copy}}
+def test_a_copy_kept_without_any_retention_never_expires() -> None:
+    assert copy_expiry(copy_point(None)) is None
+
+
+def test_a_copy_that_inherits_an_expiry_aws_does_not_report_is_unknown() -> None:
+    with pytest.raises(ExpiryUnknown, match=r"DeleteAfterDays -1\) and AWS reports no deletion"):
+        copy_expiry(copy_point(NEVER))
+
+
+def test_copies_kept_as_long_as_the_original_outlive_it() -> None:
+    copies = {WEST: copy_point(35), EAST: copy_point(400)}
+    check = copies_outlive(point(delete_after_days=35), copies)
+    assert check == CopiesCheck(too_soon=(), unknown=())
+    assert check.safe
+
+
+def test_issue_11_a_5_day_copy_of_an_original_lengthened_to_60_days_is_too_short() -> None:
+    original = point(delete_after_days=60, delete_at=CREATED + timedelta(days=60))
+    check = copies_outlive(original, {WEST: copy_point(5), EAST: copy_point(60)})
+    assert not check.safe
+    assert check.unknown == ()
+    assert check.too_soon == (
+        f"{WEST} is deleted at 2026-11-07 09:30 UTC, before the original (2027-01-01 09:30 UTC)",
     )
-    assert bool(problems) == (copy < original)
+
+
+def test_a_copy_aws_deletes_before_its_day_count_says_is_judged_by_aws_date() -> None:
+    # The copy's lifecycle says 35 days but AWS will delete it on day 14 (issue 11, pattern 3).
+    copy = copy_point(35, delete_at=CREATED + timedelta(days=14))
+    check = copies_outlive(point(delete_after_days=35), {WEST: copy})
+    assert check.too_soon == (
+        f"{WEST} is deleted at 2026-11-16 09:30 UTC, before the original (2026-12-07 09:30 UTC)",
+    )
+
+
+def test_a_copy_whose_expiry_cannot_be_known_stops_the_cut_by_name() -> None:
+    check = copies_outlive(
+        point(delete_after_days=35), {WEST: copy_point(NEVER), EAST: copy_point(5)}
+    )
+    assert not check.safe
+    assert len(check.unknown) == 1
+    assert check.unknown[0].startswith(f"{WEST}: {COPY_ARN} keeps the source's retention")
+    assert [problem.split(" ")[0] for problem in check.too_soon] == [EAST]
+
+
+@pytest.mark.parametrize("never", [None, NEVER])
+def test_a_never_expiring_original_needs_copies_kept_forever_or_a_hundred_years(
+    never: int | None,
+) -> None:
+    original = point(delete_after_days=never)
+    assert copies_outlive(original, {WEST: copy_point(MAX_DAYS)}).safe
+    assert copies_outlive(original, {WEST: copy_point(None)}).safe
+    check = copies_outlive(original, {WEST: copy_point(MAX_DAYS - 1)})
+    assert check.too_soon == (
+        f"{WEST} is deleted at 2126-10-08 09:30 UTC, but the original never expires",
+    )
+
+
+def test_with_no_copies_there_is_nothing_to_outlive() -> None:
+    # Verification, not this check, requires the two copies to exist.
+    assert copies_outlive(point(delete_after_days=35), {}).safe
+
+
+# --- Properties of the copies check -----------------------------------------------------------
+
+# Retentions people and plans actually set, plus the values with special meanings.
+retentions = st.sampled_from(["none", "never", "days", "any"]).flatmap(
+    lambda kind: {
+        "none": st.none(),
+        "never": st.just(NEVER),
+        "days": st.integers(1, 400),
+        "any": st.integers(1, MAX_DAYS),
+    }[kind]
+)
+offsets = st.sampled_from(["none", "days", "span"]).flatmap(
+    lambda kind: {
+        "none": st.none(),
+        "days": st.integers(0, 500).map(lambda d: timedelta(days=d)),
+        "span": spans,
+    }[kind]
+)
+
+
+@st.composite
+def expiring(draw: st.DrawFn, arn: str) -> RecoveryPoint:
+    """A point (original or copy) with any day count and any calculated date, agreeing or not."""
+    created = draw(st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)))
+    offset = draw(offsets)
+    return point(
+        arn=arn,
+        creation_date=created.astimezone(draw(zones)),
+        delete_after_days=draw(retentions),
+        delete_at=None if offset is None else created + offset,
+    )
+
+
+def oracle_original_expiry(rp: RecoveryPoint) -> datetime | None:
+    days = rp.lifecycle.delete_after_days
+    readings = [rp.delete_at] if rp.delete_at is not None else []
+    if days is not None and days != NEVER:
+        readings.append(rp.creation_date + timedelta(days=days))
+    return max(readings) if readings else None
+
+
+def oracle_copy_fate(copy: RecoveryPoint) -> datetime | str | None:
+    """The copy's deletion date, None for never, "unknown" when AWS does not say."""
+    days = copy.lifecycle.delete_after_days
+    readings = [copy.delete_at] if copy.delete_at is not None else []
+    if days is not None and days != NEVER:
+        readings.append(copy.creation_date + timedelta(days=days))
+    if readings:
+        return min(readings)
+    return "unknown" if days == NEVER else None
+
+
+def oracle_outlives(original: RecoveryPoint, copy: RecoveryPoint) -> bool:
+    fate, needed = oracle_copy_fate(copy), oracle_original_expiry(original)
+    if fate is None:
+        return True
+    if isinstance(fate, str):
+        return False
+    if needed is None:
+        return fate >= copy.creation_date + timedelta(days=MAX_DAYS)
+    return fate >= needed
+
+
+@PROPERTY
+@given(expiring(ARN), st.lists(expiring(COPY_ARN), min_size=1, max_size=2))
+def test_property_copies_are_safe_exactly_when_each_is_deleted_no_earlier_than_the_original(
+    original: RecoveryPoint, copies: list[RecoveryPoint]
+) -> None:
+    named = dict(zip((WEST, EAST), copies, strict=False))
+    check = copies_outlive(original, named)
+    assert check.safe == all(oracle_outlives(original, copy) for copy in named.values())
+    # Each copy that fails is named once, under the reason that applies to it.
+    flagged = [p.split(" ")[0].rstrip(":") for p in (*check.too_soon, *check.unknown)]
+    assert sorted(flagged) == sorted(
+        vault for vault, copy in named.items() if not oracle_outlives(original, copy)
+    )
+    for problem in check.unknown:
+        vault = problem.split(": ", 1)[0]
+        assert oracle_copy_fate(named[vault]) == "unknown"
+
+
+@st.composite
+def cut_with_copies(
+    draw: st.DrawFn,
+) -> tuple[RecoveryPoint, dict[str, RecoveryPoint], int, datetime]:
+    """An original about to be cut, and copies of it kept about as long, longer or shorter."""
+    original, days, now = draw(cases())
+    copies = {}
+    for vault in draw(st.sampled_from([(WEST,), (WEST, EAST)])):
+        # Made from either of AWS's two readings of the original, where they disagree.
+        readings = [
+            moment
+            for moment in (
+                original.delete_at,
+                None
+                if original.lifecycle.delete_after_days in (None, NEVER)
+                else original.creation_date
+                + timedelta(days=original.lifecycle.delete_after_days or 0),
+            )
+            if moment is not None
+        ]
+        expires = draw(st.sampled_from(readings)) if readings else None
+        if expires is None:
+            kept = draw(retentions)
+        else:
+            whole = -((original.creation_date - expires) // timedelta(days=1))
+            # Mostly kept at least as long (copies this workflow makes), sometimes shorter.
+            kept = min(MAX_DAYS, max(1, whole + draw(st.integers(-10, 60))))
+        # AWS's date for the copy: none, the one its day count gives, or any other.
+        agrees = None if kept is None or kept == NEVER else timedelta(days=kept)
+        offset = draw(st.one_of(st.just(agrees), offsets))
+        copies[vault] = replace(
+            original,
+            arn=COPY_ARN,
+            status="COMPLETED",
+            storage_class="WARM",
+            lifecycle=Lifecycle(delete_after_days=kept),
+            move_to_cold_storage_at=None,
+            delete_at=None if offset is None else original.creation_date + offset,
+        )
+    return original, copies, days, now
+
+
+@PROPERTY
+@given(cut_with_copies())
+def test_property_a_cut_never_makes_the_original_outlive_its_copies(
+    case: tuple[RecoveryPoint, dict[str, RecoveryPoint], int, datetime],
+) -> None:
+    # The cut writes only when the decision is an update and the copies outlive the original
+    # as it is now (tasks/cut_retention.py). Then every copy is deleted no earlier than the
+    # original would have been just before the cut (issue 11), and so no earlier than the
+    # original after it.
+    original, copies, days, now = case
+    decision = decide_retention_cut(original, days, now)
+    if decision.action != "update" or not copies_outlive(original, copies).safe:
+        return
+    assert decision.new.delete_after_days is not None
+    before_cut = oracle_original_expiry(original)
+    after_cut = original.creation_date + timedelta(days=decision.new.delete_after_days)
+    assert before_cut is None or after_cut < before_cut
+    for copy in copies.values():
+        fate = oracle_copy_fate(copy)
+        assert not isinstance(fate, str)
+        if fate is None:
+            continue
+        assert fate >= after_cut
+        if before_cut is None:
+            assert fate >= copy.creation_date + timedelta(days=MAX_DAYS)
+        else:
+            assert fate >= before_cut

@@ -1,25 +1,37 @@
-"""Pure copy decisions: destinations, tokens, reuse, verification and the wait's outcome.
+"""Pure copy decisions: destinations, tokens, reuse, the copy's lifecycle, verification of the
+copies themselves, and the wait's outcome.
 
-Copy jobs are written here as the tasks hand them in: ListCopyJobs/DescribeCopyJob output
-after json_safe, so dates are ISO-8601 text in UTC.
+Copy jobs and recovery points are written here as the tasks hand them in: AWS's answers after
+json_safe, so dates are ISO-8601 text in UTC.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tasks.copies import (
+    CopyLookup,
     CopyStart,
     Deployment,
+    as_recovery_point,
     copy_job_outcome,
+    copy_lifecycle,
     idempotency_token,
+    job_created,
+    judge_copy,
+    latest_completed_copy,
+    matching_copy,
     plan_copy_start,
     verify,
 )
 from tasks.errors import CopyJobFailed, CopyJobNotFinished, CopyJobTimedOut, InvalidInput
+from tasks.retention import MAX_DAYS, NEVER, Lifecycle, RecoveryPoint, copies_outlive
 
 BACKUP_ACCOUNT = "999977775555"
 VAULT = "BackupEvents-Sample"
@@ -158,86 +170,325 @@ def test_a_retry_already_running_after_a_failure_is_reused() -> None:
     assert plan_copy_start([job("FAILED"), retry], WEST).reuse == retry
 
 
-# --- verify --------------------------------------------------------------------------------
+def test_a_completed_copy_that_was_deleted_counts_as_a_failed_attempt() -> None:
+    # Someone deleted the copy (or it expired): the job record says COMPLETED, but there is no
+    # copy to reuse, and its token must not be reused either (aws-facts.md §B.1).
+    done = job("COMPLETED", job_id="gone")
+    assert plan_copy_start([done], WEST, gone=[done["DestinationRecoveryPointArn"]]) == (
+        CopyStart(reuse=None, attempt=1)
+    )
 
 
-def test_both_copies_completed_are_verified() -> None:
-    jobs = [job("COMPLETED", WEST, job_id="W"), job("COMPLETED", EAST, job_id="E")]
-    result = verify(jobs, [WEST, EAST], ORIGINAL)
+def test_a_completed_copy_that_still_exists_is_reused_over_a_later_deleted_one() -> None:
+    kept = job("COMPLETED", created="2026-11-20T05:00:00Z", job_id="kept")
+    deleted = job("COMPLETED", created="2026-11-21T05:00:00Z", job_id="deleted")
+    start = plan_copy_start([kept, deleted], WEST, gone=[deleted["DestinationRecoveryPointArn"]])
+    assert start == CopyStart(reuse=kept, attempt=0)
+
+
+def test_a_copy_gone_in_another_destination_changes_nothing_here() -> None:
+    here = job("COMPLETED", WEST, job_id="here")
+    there = job("COMPLETED", EAST, job_id="there")
+    start = plan_copy_start([here, there], WEST, gone=[there["DestinationRecoveryPointArn"]])
+    assert start == CopyStart(reuse=here, attempt=0)
+
+
+# --- copy_lifecycle -------------------------------------------------------------------------
+
+CREATED = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
+
+
+def original_point(
+    delete_after_days: int | None = 35,
+    cold: int | None = None,
+    opt_in: bool | None = None,
+    delete_at: datetime | None = None,
+) -> RecoveryPoint:
+    return RecoveryPoint(
+        arn=ORIGINAL,
+        status="COMPLETED",
+        storage_class="WARM",
+        creation_date=CREATED,
+        lifecycle=Lifecycle(delete_after_days, cold, opt_in),
+        move_to_cold_storage_at=None,
+        delete_at=delete_at,
+    )
+
+
+@pytest.mark.parametrize(
+    ("original", "lifecycle"),
+    [
+        (original_point(35), {"DeleteAfterDays": 35}),
+        (original_point(5), {"DeleteAfterDays": 5}),
+        # The cold move and archive flag are copied as they are.
+        (
+            original_point(365, cold=30, opt_in=True),
+            {
+                "DeleteAfterDays": 365,
+                "MoveToColdStorageAfterDays": 30,
+                "OptInToArchiveForSupportedResources": True,
+            },
+        ),
+        (original_point(365, cold=30), {"DeleteAfterDays": 365, "MoveToColdStorageAfterDays": 30}),
+        # An undocumented lone -1 is never sent (aws-facts.md §H).
+        (original_point(35, cold=NEVER, opt_in=False), {"DeleteAfterDays": 35}),
+        # AWS's date says later than the day count: kept until the later one, rounded up.
+        (
+            original_point(35, delete_at=CREATED + timedelta(days=40, hours=2)),
+            {"DeleteAfterDays": 41},
+        ),
+        (original_point(None, delete_at=CREATED + timedelta(days=12)), {"DeleteAfterDays": 12}),
+    ],
+)
+def test_a_new_copy_gets_the_originals_lifecycle_as_it_is_now(
+    original: RecoveryPoint, lifecycle: dict[str, Any]
+) -> None:
+    assert copy_lifecycle(original) == lifecycle
+
+
+@pytest.mark.parametrize("never", [None, NEVER])
+def test_a_copy_of_a_never_expiring_original_is_kept_a_hundred_years(never: int | None) -> None:
+    # A copy's own "never" (-1) would mean "whenever the source expires" (aws-facts.md §B.1).
+    assert copy_lifecycle(original_point(never, cold=30)) == {"DeleteAfterDays": MAX_DAYS}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    days=st.one_of(st.none(), st.just(NEVER), st.integers(1, MAX_DAYS)),
+    cold=st.one_of(st.none(), st.just(NEVER), st.integers(0, 300)),
+    # AWS's calculated date, when it has one, can sit hours off the day count.
+    drift=st.one_of(st.none(), st.integers(-48, 48).map(lambda h: timedelta(hours=h))),
+    zone=st.integers(-12, 14).map(lambda h: timezone(timedelta(hours=h))),
+)
+def test_property_a_copy_made_with_its_lifecycle_outlives_the_original_as_it_was(
+    days: int | None, cold: int | None, drift: timedelta | None, zone: timezone
+) -> None:
+    if days not in (None, NEVER) and cold not in (None, NEVER) and days < cold + 90:
+        cold = None  # AWS refuses such an original (aws-facts.md §B.4)
+    delete_at = None
+    if days not in (None, NEVER) and drift is not None:
+        delete_at = CREATED + timedelta(days=days) + drift
+    original = original_point(days, cold, delete_at=delete_at)
+    original = replace(original, creation_date=original.creation_date.astimezone(zone))
+    lifecycle = copy_lifecycle(original)
+    # AWS accepts it (aws-facts.md §B.4) ...
+    kept = lifecycle["DeleteAfterDays"]
+    assert 1 <= kept <= MAX_DAYS
+    assert lifecycle.get("MoveToColdStorageAfterDays", 0) >= 0
+    if "MoveToColdStorageAfterDays" in lifecycle and kept < MAX_DAYS:
+        assert kept >= lifecycle["MoveToColdStorageAfterDays"] + 90
+    # ... and the copy it makes (same creation date, AWS's date from its day count) is one the
+    # cut accepts for the original as it was when copied.
+    copy = RecoveryPoint(
+        arn=f"{WEST}-copy",
+        status="COMPLETED",
+        storage_class="WARM",
+        creation_date=original.creation_date,
+        lifecycle=Lifecycle.from_api(lifecycle),
+        move_to_cold_storage_at=None,
+        delete_at=original.creation_date + timedelta(days=kept),
+    )
+    assert copies_outlive(original, {WEST: copy}).safe
+
+
+# --- job_created ----------------------------------------------------------------------------
+
+
+def test_job_dates_are_compared_as_time_not_text() -> None:
+    assert job_created({"CreationDate": "2026-11-20T06:00:00Z"}) < job_created(
+        {"CreationDate": "2026-11-20T06:00:00.500000Z"}
+    )
+    kiritimati = datetime(2026, 11, 20, 20, 0, tzinfo=timezone(timedelta(hours=14)))
+    assert job_created({"CreationDate": kiritimati}) == datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def test_a_job_without_a_date_sorts_first() -> None:
+    assert job_created({}) < job_created({"CreationDate": "2000-01-01T00:00:00Z"})
+
+
+# --- latest_completed_copy and matching_copy -------------------------------------------------
+
+
+def test_the_copy_of_the_latest_completed_job_to_that_destination_is_named() -> None:
+    jobs = [
+        job("COMPLETED", WEST, created="2026-11-20T05:00:00Z", job_id="old"),
+        job("COMPLETED", WEST, created="2026-11-21T05:00:00Z", job_id="new"),
+        job("RUNNING", WEST, created="2026-11-22T05:00:00Z", job_id="running"),
+        job("COMPLETED", EAST, created="2026-11-23T05:00:00Z", job_id="east"),
+    ]
+    assert latest_completed_copy(jobs, ORIGINAL, WEST) == f"{WEST}-point-new"
+    assert latest_completed_copy(jobs, ORIGINAL, EAST) == f"{EAST}-point-east"
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        [],
+        [job("FAILED"), job("RUNNING", job_id="J2")],
+        # COMPLETED without a recovery point is no copy anyone can restore.
+        [{**job("COMPLETED"), "DestinationRecoveryPointArn": None}],
+        # A copy of another recovery point never stands for this one.
+        [job("COMPLETED", SourceRecoveryPointArn=ORIGINAL + "-other")],
+    ],
+)
+def test_no_completed_copy_of_this_original_names_none(jobs: list[dict[str, Any]]) -> None:
+    assert latest_completed_copy(jobs, ORIGINAL, WEST) is None
+
+
+RESOURCE = "arn:aws:elasticfilesystem:us-east-1:000022224444:file-system/fs-0a1b2c3d4e5f67890"
+SOURCE_VAULT = "arn:aws:backup:us-east-1:000022224444:backup-vault:BackupEvents-Sample"
+
+
+def listed(arn: str, **changes: Any) -> dict[str, Any]:
+    """A point as ListRecoveryPointsByBackupVault lists it in the backup account."""
+    return {
+        "RecoveryPointArn": arn,
+        "ResourceArn": RESOURCE,
+        "SourceBackupVaultArn": SOURCE_VAULT,
+        "CreationDate": "2026-11-20T05:00:00Z",
+        "Status": "COMPLETED",
+        "Lifecycle": {"DeleteAfterDays": 35},
+        "CalculatedLifecycle": {"DeleteAt": "2026-12-25T05:00:00Z"},
+        **changes,
+    }
+
+
+def find(points: list[dict[str, Any]]) -> str | None:
+    return matching_copy(
+        points, resource_arn=RESOURCE, creation_date=CREATED, source_vault_arn=SOURCE_VAULT
+    )
+
+
+def test_a_copy_is_found_by_resource_creation_date_and_source_vault() -> None:
+    # The same resource backed up an hour later, a copy from another vault, another resource:
+    # none of them is this original's copy.
+    points = [
+        listed("later", CreationDate="2026-11-20T06:00:00Z"),
+        listed("elsewhere", SourceBackupVaultArn=SOURCE_VAULT.replace("Sample", "Other")),
+        listed("other", ResourceArn=RESOURCE + "0"),
+        listed("undated", CreationDate=None),
+        listed("ours", CreationDate="2026-11-20T19:00:00+14:00"),
+    ]
+    assert find(points) == "ours"
+    assert find(points[:4]) is None
+
+
+# --- as_recovery_point ------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+
+
+def test_a_listed_point_without_a_storage_class_is_warm_until_its_cold_move() -> None:
+    # ListRecoveryPointsByBackupVault has no StorageClass; DescribeRecoveryPoint would say COLD
+    # once the calculated cold move has passed.
+    cold_at = {"MoveToColdStorageAt": "2026-11-21T05:00:00Z", "DeleteAt": "2027-11-20T05:00:00Z"}
+    assert as_recovery_point(listed("p"), NOW).storage_class == "WARM"
+    assert as_recovery_point(listed("p", CalculatedLifecycle=cold_at), NOW).storage_class == "COLD"
+    before = datetime(2026, 11, 21, 4, 59, tzinfo=UTC)
+    assert as_recovery_point(listed("p", CalculatedLifecycle=cold_at), before).storage_class == (
+        "WARM"
+    )
+
+
+def test_a_described_point_keeps_the_storage_class_aws_gave() -> None:
+    assert as_recovery_point(listed("p", StorageClass="DELETED"), NOW).storage_class == "DELETED"
+
+
+# --- judge_copy and verify --------------------------------------------------------------------
+
+
+def described(destination: str, **changes: Any) -> dict[str, Any]:
+    """A copy as DescribeRecoveryPoint describes it in the backup account."""
+    return {**listed(f"{destination}-copy"), "StorageClass": "WARM", **changes}
+
+
+def found(destination: str, **changes: Any) -> CopyLookup:
+    return CopyLookup(destination, f"{destination}-copy", described(destination, **changes))
+
+
+def test_both_copies_readable_and_alive_are_verified() -> None:
+    result = verify([found(WEST), found(EAST)], [WEST, EAST], ORIGINAL, NOW)
     assert result.verified
-    assert result.missing == ()
-    assert [c["CopyJobId"] for c in result.copies] == ["W", "E"]
+    assert (result.missing, result.unusable) == ((), ())
+    assert set(result.copies) == {WEST, EAST}
+    assert result.copies[WEST].lifecycle == Lifecycle(delete_after_days=35)
     assert result.to_output() == {
         "Verified": True,
         "Copies": [
             {
-                "DestinationBackupVaultArn": WEST,
-                "CopyJobId": "W",
-                "DestinationRecoveryPointArn": f"{WEST}-point-W",
-                "CompletionDate": "2026-11-20T05:43:02.880Z",
-            },
-            {
-                "DestinationBackupVaultArn": EAST,
-                "CopyJobId": "E",
-                "DestinationRecoveryPointArn": f"{EAST}-point-E",
-                "CompletionDate": "2026-11-20T05:43:02.880Z",
-            },
+                "DestinationBackupVaultArn": destination,
+                "RecoveryPointArn": f"{destination}-copy",
+                "Status": "COMPLETED",
+                "Lifecycle": {"DeleteAfterDays": 35},
+                "DeleteAt": "2026-12-25T05:00:00Z",
+            }
+            for destination in (WEST, EAST)
         ],
         "Missing": [],
+        "Unusable": [],
+    }
+
+
+def test_a_destination_without_any_copy_is_missing() -> None:
+    result = verify([found(WEST)], [WEST, EAST], ORIGINAL, NOW)
+    assert not result.verified
+    assert result.missing == (EAST,)
+    assert result.unusable == ()
+    assert result.to_output()["Copies"][1] == {
+        "DestinationBackupVaultArn": EAST,
+        "RecoveryPointArn": None,
+        "Problem": f"no copy of {ORIGINAL} in {EAST}",
     }
 
 
 @pytest.mark.parametrize(
-    "second",
+    ("lookup", "problem"),
     [
-        None,
-        job("RUNNING", EAST, job_id="E"),
-        job("CREATED", EAST, job_id="E"),
-        job("FAILED", EAST, job_id="E"),
-        # COMPLETED but without a recovery point is not a copy anyone can restore.
-        {**job("COMPLETED", EAST, job_id="E"), "DestinationRecoveryPointArn": None},
-        # A completed copy of the same original to some other vault is not the one required.
-        job("COMPLETED", vault("us-east-1", "111133335555"), job_id="E"),
+        (CopyLookup(EAST, f"{EAST}-copy", None), "no longer exists"),
+        (found(EAST, Status="DELETING"), "is DELETING (WARM)"),
+        (found(EAST, Status="EXPIRED"), "is EXPIRED"),
+        (found(EAST, Status="PARTIAL"), "is PARTIAL"),
+        (found(EAST, StorageClass="DELETED"), "is COMPLETED (DELETED)"),
+        # Past its deletion date by AWS's date, or by its own day count.
+        (
+            found(EAST, CalculatedLifecycle={"DeleteAt": "2026-11-23T05:00:00Z"}),
+            "expired at 2026-11-23T05:00:00Z",
+        ),
+        (
+            found(EAST, Lifecycle={"DeleteAfterDays": 2}, CalculatedLifecycle={}),
+            "expired at 2026-11-22T05:00:00Z",
+        ),
+        (found(EAST, Lifecycle={"DeleteAfterMonths": 1}), "cannot be read"),
+        (found(EAST, CreationDate=None), "cannot be read"),
     ],
 )
-def test_a_copy_not_completed_in_its_vault_is_missing(second: dict[str, Any] | None) -> None:
-    jobs = [job("COMPLETED", WEST, job_id="W")] + ([second] if second else [])
-    result = verify(jobs, [WEST, EAST], ORIGINAL)
+def test_a_copy_that_was_found_but_is_gone_dying_or_unreadable_does_not_count(
+    lookup: CopyLookup, problem: str
+) -> None:
+    result = verify([found(WEST), lookup], [WEST, EAST], ORIGINAL, NOW)
     assert not result.verified
+    assert result.missing == ()  # found, so not "on its way": a person must look
+    [reason] = result.unusable
+    assert reason.startswith(f"the copy {EAST}-copy")
+    assert problem in reason
+
+
+def test_a_copy_whose_expiry_is_unknown_is_verified_and_left_to_the_cut() -> None:
+    # Whether it lives long enough is the cut's question (CopyExpiryUnknown), not verification's.
+    unknown = found(EAST, Lifecycle={"DeleteAfterDays": NEVER}, CalculatedLifecycle={})
+    assert verify([found(WEST), unknown], [WEST, EAST], ORIGINAL, NOW).verified
+
+
+def test_a_copy_that_expires_later_today_still_counts() -> None:
+    soon = found(EAST, CalculatedLifecycle={"DeleteAt": "2026-11-23T05:00:01Z"})
+    assert verify([found(WEST), soon], [WEST, EAST], ORIGINAL, NOW).verified
+
+
+def test_lookups_for_other_vaults_are_ignored() -> None:
+    stranger = found(vault("eu-west-1"))
+    result = verify([found(WEST), stranger], [WEST, EAST], ORIGINAL, NOW)
     assert result.missing == (EAST,)
-    assert [c["CopyJobId"] for c in result.copies] == ["W"]
-
-
-def test_the_latest_completed_copy_is_reported() -> None:
-    jobs = [
-        job("COMPLETED", WEST, created="2026-11-20T05:00:00Z", job_id="old"),
-        job("COMPLETED", WEST, created="2026-11-21T05:00:00Z", job_id="new"),
-        job("COMPLETED", EAST, job_id="E"),
-    ]
-    assert verify(jobs, [WEST, EAST], ORIGINAL).copies[0]["CopyJobId"] == "new"
-
-
-def test_a_copy_of_another_recovery_point_never_verifies_this_one() -> None:
-    other = "arn:aws:backup:us-east-1:000022224444:recovery-point:0d1e2f3a-another"
-    jobs = [
-        job("COMPLETED", WEST, job_id="W"),
-        job("COMPLETED", EAST, job_id="E", SourceRecoveryPointArn=other),
-    ]
-    result = verify(jobs, [WEST, EAST], ORIGINAL)
-    assert not result.verified
-    assert result.missing == (EAST,)
-
-
-def test_each_copy_keeps_the_lifecycle_aws_reports_for_it() -> None:
-    jobs = [
-        job(
-            "COMPLETED", WEST, job_id="W", DestinationRecoveryPointLifecycle={"DeleteAfterDays": 7}
-        ),
-        job("COMPLETED", EAST, job_id="E"),
-    ]
-    west, east = verify(jobs, [WEST, EAST], ORIGINAL).copies
-    assert west["DestinationRecoveryPointLifecycle"] == {"DeleteAfterDays": 7}
-    assert "DestinationRecoveryPointLifecycle" not in east
+    assert set(result.copies) == {WEST}
 
 
 @pytest.mark.parametrize(
@@ -254,14 +505,21 @@ def test_each_copy_keeps_the_lifecycle_aws_reports_for_it() -> None:
 def test_verification_needs_two_vaults_of_one_account_in_two_regions(
     destinations: list[str],
 ) -> None:
-    jobs = [job("COMPLETED", d, job_id=str(n)) for n, d in enumerate(destinations)]
+    lookups = [found(d) for d in destinations if d.startswith("arn:")]
     with pytest.raises(InvalidInput, match="Destinations"):
-        verify(jobs, destinations, ORIGINAL)
+        verify(lookups, destinations, ORIGINAL, NOW)
+
+
+def test_judging_one_copy_names_its_vault_and_arn() -> None:
+    verdict = judge_copy(found(WEST, Status="DELETING"), ORIGINAL, NOW)
+    assert verdict.destination == WEST
+    assert verdict.recovery_point_arn == f"{WEST}-copy"
+    assert verdict.copy is not None
+    assert verdict.copy.status == "DELETING"
 
 
 # --- copy_job_outcome ----------------------------------------------------------------------
 
-NOW = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
 LIMIT = 72 * 3600
 
 

@@ -28,7 +28,7 @@ from tests.cli.conftest import (
 pytestmark = [pytest.mark.twin, pytest.mark.infrastructure]
 
 TEMPLATE = template_path(OPERATOR_ROLE)
-READ_ONLY = ("Describe", "List", "Get")
+READ_ONLY = ("Describe", "List", "Get", "Scan")
 WRITES = {"states:StartExecution", "states:RedriveExecution"}
 
 

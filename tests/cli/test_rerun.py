@@ -22,8 +22,16 @@ from backup_events.targets import StateMachine
 from backup_events.times import parse_window
 from local.accounts import BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
 from local.twin import Twin
-from tests.cli.conftest import executions_of, printed, recording_console, run
-from tests.statemachine.conftest import make_world
+from tests.cli.conftest import (
+    EFS,
+    VAULT,
+    closed_executions,
+    deployed,
+    executions_of,
+    printed,
+    recording_console,
+    run,
+)
 
 NOW = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
 SM_ARN = "arn:aws:states:us-east-1:000022224444:stateMachine:BackupEvents"
@@ -359,115 +367,112 @@ def test_a_start_that_fails_makes_exit_code_1() -> None:
 # -- the real workflow in the twin --------------------------------------------------------------
 
 
+def copy_jobs_of(twin: Twin, recovery_point_arn: str) -> dict[str, list[str]]:
+    """Each destination Region's copy job states for one original."""
+    states: dict[str, list[str]] = {}
+    for job in twin.backup.jobs.values():
+        if job.kind == "copy" and job.source_recovery_point_arn == recovery_point_arn:
+            states.setdefault(job.destination_region or "", []).append(job.state)
+    return states
+
+
+def failed_backup(twin: Twin, fault: Any) -> tuple[str, str, dict[str, Any]]:
+    """A deployed stack, and a backup whose execution failed; (state machine, point, execution)."""
+    machine = deployed(twin).outputs["StateMachineArn"]
+    job = twin.backup.start_backup(
+        RESOURCE_ACCOUNT, MAIN_REGION, VAULT, EFS.format(1), lifecycle={"DeleteAfterDays": 35}
+    )
+    (failed,) = closed_executions(twin, machine)
+    twin.backup.copy_rules.remove(fault)
+    return machine, twin.backup.jobs[job].recovery_point_arn or "", failed
+
+
 def test_a_failure_older_than_14_days_is_rerun_without_copying_again(twin: Twin) -> None:
-    world = make_world(twin)
     # Copy 2 fails once (a transient quota problem); copy 1 completed before it.
     fault = twin.backup.on_copy(lambda j: j.destination_region == MAIN_REGION, fail="Quota")
-    job = world.backup(lifecycle={"DeleteAfterDays": 35})
-    (failed,) = world.settle()
-    assert failed.error == "CopyJobFailed"
-    twin.backup.copy_rules.remove(fault)
+    machine, point, failed = failed_backup(twin, fault)
+    assert failed["status"] == "FAILED"
     twin.clock.advance(timedelta(days=15).total_seconds())  # past the redrive period
-    argv = ["--state-machine-arn", world.deployed.state_machine_arn, "--since", "30d"]
+    argv = ["rerun", "--stack-name", "BackupEvents", "--region", MAIN_REGION, "--since", "30d"]
     writes = len(twin.backup.write_calls())
 
-    def rerun_failed(*extra: str) -> int:
-        return run(twin, ["rerun", *argv, *extra])
-
-    assert rerun_failed() == 0  # dry run
-    assert len(executions_of(twin, world.deployed.state_machine_arn)) == 1
+    assert run(twin, argv) == 0  # dry run
+    assert len(executions_of(twin, machine)) == 1
     assert len(twin.backup.write_calls()) == writes
 
-    assert rerun_failed("--apply") == 0
-    world.settle()
-
-    statuses = {
-        e["name"]: e["status"] for e in executions_of(twin, world.deployed.state_machine_arn)
+    assert run(twin, [*argv, "--apply"]) == 0
+    statuses = {e["name"]: e["status"] for e in closed_executions(twin, machine)}
+    assert statuses == {
+        failed["name"]: "FAILED",
+        rerun_name(failed["name"], failed["executionArn"]): "SUCCEEDED",
     }
-    failed_name = failed.arn.rsplit(":", 1)[-1]
-    assert statuses == {failed_name: "FAILED", rerun_name(failed_name, failed.arn): "SUCCEEDED"}
-    original = world.recovery_point_of(job)
-    states: dict[str, list[str]] = {}
-    for copy_job in world.copy_jobs_of(original):
-        states.setdefault(copy_job.destination_region or "", []).append(copy_job.state)
+    states = copy_jobs_of(twin, point)
     assert states[BACKUP_REGION] == ["COMPLETED"]  # reused: no second copy job
     assert sorted(states[MAIN_REGION]) == ["COMPLETED", "FAILED"]
-    assert len(world.copies_of(original)) == 2
-    assert original.lifecycle["DeleteAfterDays"] < 35  # cut once both copies were verified
+    assert twin.backup.points[point].lifecycle["DeleteAfterDays"] < 35  # cut once verified
 
     # Running it again re-runs nothing: the re-run is found by its name.
-    assert rerun_failed("--apply") == 0
-    assert len(executions_of(twin, world.deployed.state_machine_arn)) == 2
+    assert run(twin, [*argv, "--apply"]) == 0
+    assert len(executions_of(twin, machine)) == 2
 
 
 @pytest.mark.usefixtures("wide")
 def test_a_recent_failure_caught_by_the_workflow_is_planned_anew_and_nothing_is_written(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world = make_world(twin)
-    twin.backup.on_copy(fail="Access denied")
-    world.backup()
-    world.settle()
+    machine, _, failed = failed_backup(twin, twin.backup.on_copy(fail="Access denied"))
     capsys.readouterr()
     writes = len(twin.backup.write_calls())
 
-    code = run(twin, ["rerun", "--state-machine-arn", world.deployed.state_machine_arn])
+    code = run(twin, ["rerun", "--state-machine-arn", machine])
 
     out = capsys.readouterr().out
     assert code == 0
-    assert "ended in the Fail state CopyingFailed after a caught error" in out
+    assert f"ended in the Fail state {failed_state(twin, failed)} after a caught error" in out
     assert "Dry run: 0 to redrive, 1 to start again" in out
     assert len(twin.backup.write_calls()) == writes
-    assert len(executions_of(twin, world.deployed.state_machine_arn)) == 1
+    assert len(executions_of(twin, machine)) == 1
+
+
+def failed_state(twin: Twin, execution: dict[str, Any]) -> str:
+    """The Fail state the execution's history ends in."""
+    entered = [
+        e for e in twin.history(execution["executionArn"]) if e["type"] == "FailStateEntered"
+    ]
+    return str(entered[-1]["stateEnteredEventDetails"]["name"])
 
 
 def test_the_stack_output_names_the_state_machine(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    world = make_world(twin)
-    template = {
-        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {"StateMachineArn": {"Value": world.deployed.state_machine_arn}},
-    }
-    twin.client("cloudformation").create_stack(
-        StackName="BackupEvents", TemplateBody=json.dumps(template)
-    )
+    machine = deployed(twin).outputs["StateMachineArn"]
 
     code = run(twin, ["rerun", "--stack-name", "BackupEvents", "--region", MAIN_REGION])
 
     assert code == 0
-    assert f"State machine {world.deployed.state_machine_arn}: 0 unsuccessful" in (
-        capsys.readouterr().out
-    )
+    assert f"State machine {machine}: 0 unsuccessful" in capsys.readouterr().out
 
 
 def test_a_duplicated_events_two_failures_are_rerun_once(twin: Twin) -> None:
-    world = make_world(twin)
     fault = twin.backup.on_copy(fail="Access denied")
-    world.backup()
-    (failed,) = world.settle()
+    machine, _, failed = failed_backup(twin, fault)
+    twin.backup.on_copy(fail="Access denied")  # still failing while the duplicate runs
     # EventBridge delivers at least once: the same event starts a second execution.
-    sfn = twin.client("stepfunctions")
-    sfn.start_execution(
-        stateMachineArn=world.deployed.state_machine_arn,
+    twin.client("stepfunctions").start_execution(
+        stateMachineArn=machine,
         name="delivered-twice",
-        input=twin.describe_execution(failed.arn)["input"],
+        input=twin.describe_execution(failed["executionArn"])["input"],
     )
-    world.settle()
-    twin.backup.copy_rules.remove(fault)
-    assert len(executions_of(twin, world.deployed.state_machine_arn)) == 2
+    assert len(closed_executions(twin, machine)) == 2
+    twin.backup.copy_rules.clear()
 
-    assert (
-        run(twin, ["rerun", "--state-machine-arn", world.deployed.state_machine_arn, "--apply"])
-        == 0
-    )
+    assert run(twin, ["rerun", "--state-machine-arn", machine, "--apply"]) == 0
 
     # One re-run, of the later execution; the earlier one is left as it is.
-    names = [e["name"] for e in executions_of(twin, world.deployed.state_machine_arn)]
+    names = [e["name"] for e in closed_executions(twin, machine)]
     assert len(names) == 3
     (rerun_of,) = [n for n in names if "-rerun-" in n]
     assert rerun_of.startswith("delivered-twice-rerun-")
-    world.settle()
 
 
 # -- configuration errors: one line, exit code 2 -----------------------------------------------

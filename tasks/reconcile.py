@@ -27,6 +27,7 @@ from typing import Any
 
 from tasks.aws import backup_client, dynamodb_client, iso_utc, states_client
 from tasks.copy_reader import CopyReader
+from tasks.errors import FINAL_ERRORS
 from tasks.events import finish_request
 from tasks.inputs import ACCOUNT_ID, REGION, ROLE_ARN, Fields
 from tasks.logs import bind, make_logger
@@ -79,7 +80,19 @@ def plan_actions(
     starts: list[Need] = []
     for need in found.by_action("start"):
         failed = latest_failure.get(need.recovery_point_arn)
-        if failed is not None and redrivable(failed, max_redrives):
+        if failed is not None and failed.error in FINAL_ERRORS:
+            # Its last execution ended in a named final error: a person looks first, and
+            # re-runs it once the cause is fixed (design.md §5b).
+            reports.append(
+                Need(
+                    need.recovery_point_arn,
+                    "attention",
+                    f"execution {failed.arn} ended in {failed.error}; fix the cause, then "
+                    f"re-run it ({need.reason})",
+                    need.created,
+                )
+            )
+        elif failed is not None and redrivable(failed, max_redrives, now):
             redrive.append(failed.arn)
         elif failed is not None and failed.redrive_count >= max_redrives:
             reports.append(

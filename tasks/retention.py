@@ -322,6 +322,11 @@ def decide_retention_cut(
         )
 
     new = replace(current, delete_after_days=floor)
+    if current.move_to_cold_storage_after_days == NEVER and point.storage_class == WARM:
+        # "Never cold" beside a day count: -1 is documented only for both fields together
+        # (aws-facts.md §H), and a field left out means no cold move, which is the same thing.
+        # A cold point's setting cannot change any more (§B.4), so it goes back as it was.
+        new = replace(new, move_to_cold_storage_after_days=None)
     if cancel_cold_move:
         # The move is cancelled by leaving MoveToColdStorageAfterDays out: AWS sets a field it
         # is not sent to null (aws-facts.md §B.4), and -1 is documented only for both fields

@@ -90,8 +90,8 @@ def execution_point(raw_input: str | None) -> str | None:
     return None
 
 
-def executions(sfn: Any, state_machine_arn: str, now: datetime) -> list[Execution]:
-    """RUNNING executions, and unsuccessful ones closed within the redrive window."""
+def executions(sfn: Any, state_machine_arn: str, since: datetime) -> list[Execution]:
+    """RUNNING executions, and unsuccessful ones that closed since `since`."""
     found: list[Execution] = []
     for status in ("RUNNING", *UNSUCCESSFUL):
         for listed in pages(
@@ -102,7 +102,7 @@ def executions(sfn: Any, state_machine_arn: str, now: datetime) -> list[Executio
         ):
             stopped = listed.get("stopDate")
             stop = None if stopped is None else job_created({"CreationDate": stopped})
-            if stop is not None and now - stop > REDRIVE_WINDOW:
+            if stop is not None and stop < since:
                 continue
             described = call(sfn.describe_execution, executionArn=listed["executionArn"])
             found.append(
@@ -170,7 +170,7 @@ def survey(
             )
         }
     records = ledger_records(dynamodb, ledger_table)
-    listed = executions(sfn, state_machine_arn, now)
+    listed = executions(sfn, state_machine_arn, since)
     running = {
         e.recovery_point_arn: e.arn
         for e in listed
@@ -218,6 +218,10 @@ def ledger_records(dynamodb: Any, table: str) -> dict[str, CutRecord]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def redrivable(execution: Execution, limit: int) -> bool:
-    """Failed on a transient error, not redriven `limit` times yet: redrive it (§5b)."""
-    return execution.error not in FINAL_ERRORS and execution.redrive_count < limit
+def redrivable(execution: Execution, limit: int, now: datetime) -> bool:
+    """Failed on a transient error, closed within 14 days, redriven fewer than `limit` times."""
+    return (
+        execution.error not in FINAL_ERRORS
+        and execution.redrive_count < limit
+        and (execution.stopped is None or now - execution.stopped <= REDRIVE_WINDOW)
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -204,14 +205,6 @@ def test_exhausted_redrives_are_reported_by_name() -> None:
     assert body["recoveryPointArn"] == point(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "plan_actions starts a new execution for a backup whose last execution ended in a "
-        "final error (redrive_count below the bound): design.md §3 and §5b say final errors "
-        "are never retried automatically and are reported"
-    ),
-)
 @pytest.mark.parametrize("error", ["CopiesNotVerified", "RecoveryPointNotEligible"])
 def test_a_backup_whose_last_execution_ended_in_a_final_error_is_reported_not_started(
     error: str,
@@ -320,9 +313,16 @@ def test_a_finish_request_names_its_recovery_point() -> None:
 
 def test_final_errors_are_never_redriven_and_redrives_are_bounded() -> None:
     for error in FINAL_ERRORS:
-        assert not redrivable(failed(1, error=error), 3)
-    assert redrivable(failed(1, redrives=2), 3)
-    assert not redrivable(failed(1, redrives=3), 3)
+        assert not redrivable(failed(1, error=error), 3, NOW)
+    assert redrivable(failed(1, redrives=2), 3, NOW)
+    assert not redrivable(failed(1, redrives=3), 3, NOW)
+
+
+def test_an_execution_closed_more_than_14_days_ago_is_not_redriven() -> None:
+    # RedriveExecution refuses past 14 days after the execution closed (aws-facts.md §C.3).
+    old = replace(failed(1), stopped=NOW - timedelta(days=14, seconds=1))
+    assert not redrivable(old, 3, NOW)
+    assert redrivable(replace(old, stopped=NOW - timedelta(days=14)), 3, NOW)
 
 
 class Executions:
@@ -340,7 +340,7 @@ class Executions:
         return self.described[request["executionArn"]]
 
 
-def test_executions_are_running_ones_and_unsuccessful_ones_within_the_redrive_window() -> None:
+def test_executions_are_running_ones_and_unsuccessful_ones_within_the_horizon() -> None:
     event = json.dumps(load_event("backup_job_completed_on_demand_efs.json"))
     sfn = Executions(
         {
@@ -357,8 +357,8 @@ def test_executions_are_running_ones_and_unsuccessful_ones_within_the_redrive_wi
         "f": {"status": "FAILED", "input": event, "error": "CopyJobTimedOut", "redriveCount": 2},
         "a": {"status": "ABORTED", "input": "{}"},
     }
-    found = {e.arn: e for e in executions(sfn, MACHINE, NOW)}
-    # Past 14 days RedriveExecution refuses (aws-facts.md §C.3): not even described.
+    found = {e.arn: e for e in executions(sfn, MACHINE, NOW - timedelta(days=14))}
+    # Closed before the horizon: not even described.
     assert set(found) == {"r", "f", "a"}
     assert found["f"].error == "CopyJobTimedOut"
     assert found["f"].redrive_count == 2

@@ -315,10 +315,16 @@ def validate_parameters(template: dict[str, Any], values: dict[str, Any]) -> Non
                 raise _constraint_error(name, slot, f"must be <= {slot['MaxValue']}", text)
 
 
+class _Unresolved(Exception):
+    """A rule names a pseudo parameter (AWS::Region, ...) that is known only per stack."""
+
+
 def _rule_value(node: Any, values: dict[str, Any]) -> Any:
     if isinstance(node, dict) and len(node) == 1:
         ((function, argument),) = node.items()
         if function == "Ref":
+            if str(argument).startswith("AWS::") and argument not in values:
+                raise _Unresolved(argument)
             return values.get(argument, argument)
         if function == "Fn::Equals":
             left, right = (_rule_value(a, values) for a in argument)
@@ -338,14 +344,17 @@ def _rule_value(node: Any, values: dict[str, Any]) -> Any:
 
 def validate_rules(template: dict[str, Any], values: dict[str, Any]) -> None:
     for name, rule in template.get("Rules", {}).items():
-        condition = rule.get("RuleCondition")
-        if condition is not None and not _rule_value(condition, values):
-            continue
-        for assertion in rule.get("Assertions", []):
-            if not _rule_value(assertion["Assert"], values):
-                raise _validation_error(
-                    f"Template error: rule {name}: {assertion.get('AssertDescription', 'failed')}"
-                )
+        try:
+            condition = rule.get("RuleCondition")
+            if condition is not None and not _rule_value(condition, values):
+                continue
+            failed = [a for a in rule.get("Assertions", []) if not _rule_value(a["Assert"], values)]
+        except _Unresolved:
+            continue  # a StackSet: AWS checks this rule as each instance's stack is created
+        for assertion in failed:
+            raise _validation_error(
+                f"Template error: rule {name}: {assertion.get('AssertDescription', 'failed')}"
+            )
 
 
 def _effective_values(template: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -383,14 +392,22 @@ def _parsed_template(template_body: str) -> dict[str, Any]:
     return parsed
 
 
-def check_template(template_body: str, parameters: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Validate parameter values and Rules for one stack (or stack instance)."""
+def check_template(
+    template_body: str,
+    parameters: list[dict[str, Any]] | dict[str, Any],
+    pseudo: dict[str, str] | None = None,
+) -> None:
+    """Validate parameter values and Rules for one stack (or stack instance).
+
+    `pseudo` holds the stack's AWS::AccountId, AWS::Region and AWS::Partition, which Rules
+    may name; a StackSet has none until its instances are made.
+    """
     template = _parsed_template(template_body)
     if isinstance(parameters, list):
         given = {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}
     else:
         given = dict(parameters)
-    values = _effective_values(template, given)
+    values = {**_effective_values(template, given), **(pseudo or {})}
     validate_parameters(template, values)
     validate_rules(template, values)
 
@@ -603,6 +620,20 @@ def _install_template_parsing() -> None:
     cfn_models.Stack.parse_template = staticmethod(parse_template)  # type: ignore[method-assign]
 
 
+def _pseudo(backend: Any) -> dict[str, str]:
+    region = str(backend.region_name)
+    partition = (
+        "aws-cn"
+        if region.startswith("cn-")
+        else ("aws-us-gov" if region.startswith("us-gov-") else "aws")
+    )
+    return {
+        "AWS::AccountId": str(backend.account_id),
+        "AWS::Region": region,
+        "AWS::Partition": partition,
+    }
+
+
 def _install_validation() -> None:
     from moto.cloudformation import models as cfn_models
 
@@ -614,7 +645,7 @@ def _install_validation() -> None:
         self: Any, name: str, template: str, parameters: Any, *args: Any, **kwargs: Any
     ) -> Any:
         if _active:
-            check_template(template, parameters)
+            check_template(template, parameters, _pseudo(self))
         return original_stack(self, name, template, parameters, *args, **kwargs)
 
     def create_stack_set(
@@ -635,7 +666,7 @@ def _install_validation() -> None:
         tags: dict[str, str] | None,
     ) -> Any:
         if _active:
-            check_template(template, parameters)
+            check_template(template, parameters, _pseudo(self))
             stack = self.get_stack(name)
             given = {p["ParameterKey"]: p.get("ParameterValue") for p in parameters}
             current = {k: v for k, v in stack.parameters.items() if k in given}
@@ -661,6 +692,37 @@ def activate(active: bool) -> None:
     _active = active
 
 
+_DYNAMIC_SSM = re.compile(r"\{\{resolve:ssm:(?P<name>[^:}]+)(?::(?P<version>\d+))?\}\}")
+
+
+def _install_dynamic_references() -> None:
+    """`{{resolve:ssm:NAME}}` in a resource property reads the SSM parameter, as AWS does.
+
+    The template takes the public Powertools layer parameter this way (docs/aws-facts.md
+    §E.5); stock moto leaves the reference text in place. A missing parameter fails the
+    stack, naming it.
+    """
+    from moto.cloudformation import parsing
+    from moto.ssm.models import ssm_backends
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        if _active and isinstance(resource_json, str) and "{{resolve:ssm:" in resource_json:
+
+            def value(match: re.Match[str]) -> str:
+                backend = ssm_backends[resources_map._account_id][resources_map._region_name]
+                found = backend.get_parameter(match["name"])
+                if found is None:
+                    raise _validation_error(f"Parameters: [ssm:{match['name']}] cannot be found.")
+                return str(found.value)
+
+            return _DYNAMIC_SSM.sub(value, resource_json)
+        return original(resource_json, resources_map)
+
+    parsing.clean_json = clean_json
+
+
 def install() -> None:
     global _INSTALLED
     if _INSTALLED:
@@ -677,4 +739,5 @@ def install() -> None:
     _install_layers()
     _install_validation()
     _install_template_parsing()
+    _install_dynamic_references()
     _INSTALLED = True

@@ -2,30 +2,52 @@
 
 A handler runs here as the Lambda runtime would run it: as the resource account, with a
 Lambda context, its exceptions reaching the caller under their class names (the error names
-the state machine sees). Inputs are built from what the twin really made, so a test changes
-only the one thing it is about.
+the state machine sees). Inputs are built the way statemachines/backup_events.asl.json builds
+them, from what the twin really made: `Original` is the DescribeOriginal state's output, `Copy`
+the copy state's output, `KnownCopies` the wait states' outputs. A test changes only the one
+thing it is about.
+
+What a person does (delete a copy, change a retention) goes through the AWS Backup API of the
+account that owns the recovery point, as it would in the console.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from local.accounts import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT, acting_as
+import tasks.aws
+from local.accounts import (
+    BACKUP_ACCOUNT,
+    BACKUP_REGION,
+    MAIN_REGION,
+    ORGANIZATION_ID,
+    RESOURCE_ACCOUNT,
+    acting_as,
+)
 from local.backup import CopyAction, Job, PlanInfo
 from local.twin import Twin
-from local.workflow import COPY_ROLE_NAME, Settings, create_vaults
+from local.workflow import (
+    COPY_ROLE_NAME,
+    LEDGER_TABLE,
+    Settings,
+    copy_reader_role_arn,
+    create_vaults,
+)
 from tasks import (
     cut_retention,
     describe_copy_job,
     describe_recovery_point,
+    reconcile,
     start_copy_job,
     verify_copies,
 )
@@ -34,21 +56,32 @@ from tests.support import FakeLambdaContext
 
 EFS = f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0a1b2c3d4e5f67890"
 EBS = f"arn:aws:ec2:{MAIN_REGION}:{RESOURCE_ACCOUNT}:volume/vol-0123456789abcdef0"
+AURORA = f"arn:aws:rds:{MAIN_REGION}:{RESOURCE_ACCOUNT}:cluster:orders"
+DYNAMODB = f"arn:aws:dynamodb:{MAIN_REGION}:{RESOURCE_ACCOUNT}:table/Orders"
 ROLE_ARN = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/{COPY_ROLE_NAME}"
+# The task functions' execution role: under /backup-events/, which the reader role trusts.
+TASK_ROLE = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/BackupEvents-Tasks"
 EXECUTION = "3f6c2d0e-7a41-4b8e-9d5f-1c2b3a4d5e6f"
+HOUR = 3600.0
+DAY = 24 * HOUR
 HANDLERS: dict[str, ModuleType] = {
     "DescribeRecoveryPoint": describe_recovery_point,
     "StartCopyJob": start_copy_job,
     "DescribeCopyJob": describe_copy_job,
     "VerifyCopies": verify_copies,
     "CutRetention": cut_retention,
+    "FindUnfinishedBackups": reconcile,
 }
+
+__all__ = ["DAY", "HOUR", "CopyAction", "PlanInfo", "World"]
 
 
 @dataclass
 class World:
     twin: Twin
     settings: Settings
+    # The event each backup was made with, so its DescribeOriginal output can be built.
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def destinations(self) -> list[str]:
@@ -57,6 +90,11 @@ class World:
             f"arn:aws:backup:{region}:{BACKUP_ACCOUNT}:backup-vault:{self.settings.vault_name}"
             for region in (self.settings.backup_region, MAIN_REGION)
         ]
+
+    @property
+    def reader_role_arn(self) -> str:
+        """The backup account's read-only role for this Region (the template's substitution)."""
+        return copy_reader_role_arn(self.settings, MAIN_REGION)
 
     # -- making backups ---------------------------------------------------------------------
     def backup_event(
@@ -80,10 +118,11 @@ class World:
             continuous=continuous,
             copy_actions=copy_actions,
         )
-        self.twin.clock.advance(timedelta(hours=1).total_seconds())
+        self.twin.clock.advance(HOUR)
         for _, _, event in self.twin.router.events("Backup Job State Change"):
             detail = event["detail"]
             if detail["backupJobId"] == job_id and detail["state"] == "COMPLETED":
+                self.events[event["resources"][0]] = event
                 return event
         raise AssertionError(f"backup job {job_id} did not complete")
 
@@ -93,18 +132,61 @@ class World:
         return arn
 
     def copy_jobs(self, recovery_point_arn: str, destination: str | None = None) -> list[Job]:
-        return [
-            job
-            for job in self.twin.backup.jobs.values()
-            if job.kind == "copy"
-            and job.source_recovery_point_arn == recovery_point_arn
-            and destination in (None, job.destination_vault_arn)
-        ]
+        return sorted(
+            (
+                job
+                for job in self.twin.backup.jobs.values()
+                if job.kind == "copy"
+                and job.source_recovery_point_arn == recovery_point_arn
+                and destination in (None, job.destination_vault_arn)
+            ),
+            key=lambda job: job.creation_date,
+        )
 
+    def lifecycle(self, recovery_point_arn: str) -> dict[str, Any]:
+        return dict(self.twin.backup.points[recovery_point_arn].lifecycle)
+
+    # -- what a person does, through the owning account's AWS Backup API -------------------
+    def _owner(self, recovery_point_arn: str) -> tuple[Any, str]:
+        point = self.twin.backup.points[recovery_point_arn]
+        return self.twin.client("backup", point.account, point.region), point.vault_name
+
+    def set_lifecycle(self, recovery_point_arn: str, lifecycle: dict[str, Any]) -> None:
+        backup, vault = self._owner(recovery_point_arn)
+        backup.update_recovery_point_lifecycle(
+            BackupVaultName=vault, RecoveryPointArn=recovery_point_arn, Lifecycle=lifecycle
+        )
+
+    def delete(self, recovery_point_arn: str) -> None:
+        backup, vault = self._owner(recovery_point_arn)
+        backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
+
+    def forget_copy_jobs(self, recovery_point_arn: str) -> None:
+        """AWS keeps job history for a limited time (aws-facts.md §B.2); the twin keeps it
+        forever, so a test that needs the history gone drops it."""
+        for job in self.copy_jobs(recovery_point_arn):
+            del self.twin.backup.jobs[job.job_id]
+
+    # -- what was written -------------------------------------------------------------------
     def writes(self) -> int:
         return len(self.twin.backup.write_calls())
 
-    # -- task inputs, as the state machine passes them ------------------------------------
+    def ledger(self) -> dict[str, dict[str, Any]]:
+        """The cut ledger of the resource account in this Region, by recovery point."""
+        items = self.twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION).scan(
+            TableName=LEDGER_TABLE, ConsistentRead=True
+        )["Items"]
+        return {item["RecoveryPointArn"]["S"]: item for item in items}
+
+    @contextmanager
+    def nothing_written(self) -> Iterator[None]:
+        """The block makes no AWS Backup write call and changes no ledger item."""
+        writes, ledger = self.writes(), self.ledger()
+        yield
+        assert self.twin.backup.write_calls()[writes:] == [], "an AWS Backup write was made"
+        assert self.ledger() == ledger, "the cut ledger changed"
+
+    # -- task inputs, as the state machine builds them -------------------------------------
     def describe_input(self, event: Any, **changes: Any) -> dict[str, Any]:
         return {
             "Execution": EXECUTION,
@@ -119,6 +201,15 @@ class World:
             **changes,
         }
 
+    def original(self, recovery_point_arn: str) -> dict[str, Any]:
+        """The DescribeOriginal state's output for this backup (the execution's `$original`)."""
+        event = self.events[recovery_point_arn]
+        scheduled = "createdBy" in event["detail"]
+        described: dict[str, Any] = self.run(
+            "DescribeRecoveryPoint", self.describe_input(event, CopyScheduledBackups=scheduled)
+        )
+        return described
+
     def copy_input(self, recovery_point_arn: str, destination: int = 0, **changes: Any) -> Any:
         return {
             "Execution": EXECUTION,
@@ -127,37 +218,59 @@ class World:
             "BackupVaultName": self.settings.vault_name,
             "DestinationBackupVaultArn": self.destinations[destination],
             "IamRoleArn": ROLE_ARN,
+            "CopyReaderRoleArn": self.reader_role_arn,
+            "Now": self.twin.clock.iso_now(),
             **changes,
         }
 
     def wait_input(
-        self, recovery_point_arn: str, copy_job_id: str, waited: float = 0.0, **changes: Any
+        self,
+        recovery_point_arn: str,
+        copy: dict[str, Any],
+        waited: float = 0.0,
+        **changes: Any,
     ) -> dict[str, Any]:
         now = self.twin.clock.now()
         return {
             "Execution": EXECUTION,
             "Region": MAIN_REGION,
             "RecoveryPointArn": recovery_point_arn,
-            "CopyJobId": copy_job_id,
+            "Copy": copy,
+            "Original": self.original(recovery_point_arn),
+            "CopyReaderRoleArn": self.reader_role_arn,
             "Now": self.twin.clock.iso_now(),
             "WaitingSince": (now - timedelta(seconds=waited)).isoformat().replace("+00:00", "Z"),
             "TimeLimitSeconds": self.settings.copy_wait_limit_hours * 3600,
             **changes,
         }
 
-    def verify_input(self, recovery_point_arn: str, **changes: Any) -> dict[str, Any]:
+    def verify_input(
+        self, recovery_point_arn: str, known: list[dict[str, Any]] | None = None, **changes: Any
+    ) -> dict[str, Any]:
         return {
             "Execution": EXECUTION,
             "Region": MAIN_REGION,
             "RecoveryPointArn": recovery_point_arn,
+            "Original": self.original(recovery_point_arn),
             "Destinations": self.destinations,
+            "KnownCopies": known or [],
+            "CopyReaderRoleArn": self.reader_role_arn,
+            "Now": self.twin.clock.iso_now(),
             **changes,
         }
 
-    def cut_input(self, recovery_point_arn: str, **changes: Any) -> dict[str, Any]:
+    def cut_input(
+        self, recovery_point_arn: str, known: list[dict[str, Any]] | None = None, **changes: Any
+    ) -> dict[str, Any]:
         return {
-            **self.verify_input(recovery_point_arn),
+            "Execution": EXECUTION,
+            "Region": MAIN_REGION,
+            "RecoveryPointArn": recovery_point_arn,
             "BackupVaultName": self.settings.vault_name,
+            "Destinations": self.destinations,
+            "KnownCopies": known or [],
+            "CopyReaderRoleArn": self.reader_role_arn,
+            "LedgerTableName": LEDGER_TABLE,
             "NewDeleteAfterDays": self.settings.new_delete_after_days,
             "Now": self.twin.clock.iso_now(),
             **changes,
@@ -166,21 +279,82 @@ class World:
     # -- running tasks --------------------------------------------------------------------
     def run(self, task: str, payload: Any) -> Any:
         """Call the task's handler as its Lambda function in the resource account would be."""
-        with acting_as(RESOURCE_ACCOUNT):
+        with acting_as(RESOURCE_ACCOUNT, TASK_ROLE):
             return HANDLERS[task].handler(payload, FakeLambdaContext())
 
-    def copy_both(self, recovery_point_arn: str) -> None:
-        """Copy 1 then copy 2, each to COMPLETED, the way the workflow's first states do."""
-        for destination in (0, 1):
-            self.run("StartCopyJob", self.copy_input(recovery_point_arn, destination))
-            self.twin.clock.advance(timedelta(hours=1).total_seconds())
+    def copy_one(self, recovery_point_arn: str, destination: int) -> dict[str, Any]:
+        """CopyTo... then WaitFor... until the copy is COMPLETED; the wait state's output."""
+        copy = self.run("StartCopyJob", self.copy_input(recovery_point_arn, destination))
+        self.twin.clock.advance(HOUR)
+        waited: dict[str, Any] = self.run(
+            "DescribeCopyJob", self.wait_input(recovery_point_arn, copy, HOUR)
+        )
+        return waited
+
+    def copy_both(self, recovery_point_arn: str) -> list[dict[str, Any]]:
+        """Copy 1 then copy 2, as the workflow's first states do; returns `$copies`."""
+        return [self.copy_one(recovery_point_arn, destination) for destination in (0, 1)]
+
+    def copy_of(self, recovery_point_arn: str, destination: int) -> str:
+        """The recovery point the latest COMPLETED copy job made in that destination."""
+        done = [
+            job
+            for job in self.copy_jobs(recovery_point_arn, self.destinations[destination])
+            if job.state == "COMPLETED"
+        ]
+        arn = done[-1].destination_recovery_point_arn
+        assert arn is not None
+        return arn
+
+
+def trust_copy_readers(twin: Twin, settings: Settings) -> None:
+    """Give the backup account's read-only roles the template's trust and permissions."""
+    iam = twin.client("iam", settings.backup_account, MAIN_REGION)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
+                    "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/backup-events/*"},
+                },
+            }
+        ],
+    }
+    read_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "backup:ListRecoveryPointsByBackupVault",
+                "Resource": (
+                    f"arn:aws:backup:*:{settings.backup_account}:backup-vault:{settings.vault_name}"
+                ),
+            },
+            {"Effect": "Allow", "Action": "backup:DescribeRecoveryPoint", "Resource": "*"},
+        ],
+    }
+    for region in sorted({settings.backup_region, settings.alternate_region, BACKUP_REGION}):
+        name = f"BackupEventsCopyReader-{region}"
+        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName=name, PolicyName="ReadCopiesOnly", PolicyDocument=json.dumps(read_only)
+        )
 
 
 def _world() -> Iterator[World]:
     with Twin() as twin:
+        # A warm Lambda keeps the reader role's credentials; a new twin is a new account
+        # history, so it starts cold.
+        tasks.aws._assumed.clear()
         settings = Settings()
         create_vaults(twin, settings)
+        trust_copy_readers(twin, settings)
         yield World(twin, settings)
+        tasks.aws._assumed.clear()
 
 
 @pytest.fixture

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import re
+from collections import Counter
 from typing import Any, ClassVar
 
 from moto.core.common_models import CloudFormationModel
@@ -686,10 +688,38 @@ _INSTALLED = False
 _active = False
 
 
+_generated_names: Counter[tuple[str, str]] = Counter()
+
+
 def activate(active: bool) -> None:
     """Whether the patches serve a running twin (False: stock moto's CloudFormation again)."""
     global _active
     _active = active
+    _generated_names.clear()
+
+
+def _install_resource_names() -> None:
+    """Names CloudFormation makes up are repeatable within a twin's life.
+
+    AWS adds a random suffix (`<stack>-<logical id>-<suffix>`); here the suffix comes from
+    the stack, the resource and how many such names this twin made before, so two twins that
+    deploy the same stacks get the same names, and the same state machine definitions, whose
+    parse (the slow part of CreateStateMachine) is then reused.
+    """
+    from moto.cloudformation import parsing
+
+    original = parsing.generate_resource_name
+
+    def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
+        name = original(resource_type, stack_name, logical_id)
+        if not _active or resource_type in ("AWS::IAM::Policy", "AWS::S3::Bucket"):
+            return name
+        _generated_names[(stack_name, logical_id)] += 1
+        seed = f"{stack_name}/{logical_id}/{_generated_names[(stack_name, logical_id)]}"
+        suffix = hashlib.sha256(seed.encode()).hexdigest()[:12].upper()
+        return f"{stack_name}-{logical_id}-{suffix}"
+
+    parsing.generate_resource_name = generate_resource_name
 
 
 _DYNAMIC_SSM = re.compile(r"\{\{resolve:ssm:(?P<name>[^:}]+)(?::(?P<version>\d+))?\}\}")
@@ -740,4 +770,5 @@ def install() -> None:
     _install_validation()
     _install_template_parsing()
     _install_dynamic_references()
+    _install_resource_names()
     _INSTALLED = True

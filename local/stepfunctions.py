@@ -482,6 +482,23 @@ def _install_executions() -> None:
 
     worker_class._get_evaluation_entrypoint = _get_evaluation_entrypoint
 
+    # CreateStateMachine validates by parsing too; each test deploys the same definitions, so
+    # the parse is kept for the executions (and the next stack) to reuse.
+
+    original_validate = parser_models.StepFunctionsParserBackend._validate_definition
+
+    def _validate_definition(definition: str) -> None:
+        with _PARSED_LOCK:
+            if definition in _PARSED:
+                return
+        original_validate(definition)
+        with _PARSED_LOCK:
+            _PARSED.setdefault(definition, AmazonStateLanguageParser.parse(definition)[0])
+
+    parser_models.StepFunctionsParserBackend._validate_definition = staticmethod(  # type: ignore[method-assign]
+        _validate_definition
+    )
+
     def start(self: Any) -> None:
         twin = _active
         if twin is None:

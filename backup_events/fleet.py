@@ -123,9 +123,13 @@ def print_results(results: Sequence[Result], console: Console, *, what: str) -> 
     console.print(table)
     counts = {state: sum(1 for r in results if r.state == state) for state in _STATES}
     console.print(", ".join(f"{n} {state}" for state, n in counts.items() if n) + ".")
+    unreachable: dict[str, list[Result]] = {}
     for result in results:
         if result.state == "unreachable":
-            console.print(f"Unreachable: account {result.target.account}: {result.summary}")
+            unreachable.setdefault(result.target.account or "-", []).append(result)
+    for account, found in unreachable.items():
+        regions = ", ".join(r.target.region for r in found)
+        console.print(f"Unreachable: account {account} ({regions}): {found[0].summary}")
 
 
 _STATES: tuple[State, ...] = ("ok", "failed", "unreachable", "no workflow")

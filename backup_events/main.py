@@ -3,6 +3,7 @@
     backup-events deploy stack|stackset ...   deploy the template (dry run unless --apply)
     backup-events rerun ...                   re-run failed executions (dry run unless --apply)
     backup-events backfill ...                start executions for unfinished backups (idem)
+    backup-events status ...                  what is finished, failed or stuck (read-only)
 
 Each subcommand is one module of this package with `configure(parser)` and `run(args, env)`.
 """
@@ -13,7 +14,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from backup_events import __version__, backfill, deploy, rerun
+from backup_events import __version__, backfill, deploy, rerun, status
 from backup_events.sessions import Environment
 
 PROGRAM = "backup-events"
@@ -21,6 +22,10 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "deploy": (deploy, "deploy the template as a stack or a StackSet"),
     "rerun": (rerun, "re-run failed executions: redrive, or start anew"),
     "backfill": (backfill, "start executions for backups the workflow never finished"),
+    "status": (
+        status,
+        "executions, stuck backups, error queues and alarms, per account and Region",
+    ),
 }
 
 

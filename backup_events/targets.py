@@ -171,7 +171,8 @@ def list_targets(sessions: Sessions, args: argparse.Namespace, region: str | Non
         raise ConfigError("no region: pass --region or set AWS_REGION")
     check_region(region)
     if args.stack_name:
-        return [Target(None, region, args.stack_name)]
+        # The account of the operator's credentials, named so that reports say which it is.
+        return [Target(sessions.caller().account, region, args.stack_name)]
     return stack_set_targets(sessions.clients(None, None)("cloudformation", region), args, region)
 
 

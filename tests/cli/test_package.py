@@ -96,8 +96,9 @@ def test_the_command_and_every_subcommand_answer_help(installed: Path, argv: lis
 def test_the_installed_code_and_templates_are_the_packages_own(installed: Path) -> None:
     probe = (
         "import sys, backup_events, tasks, backup_events.main; "
-        "from backup_events.templates import template_path; "
+        "from backup_events.templates import template_path, OPERATOR_ROLE; "
         "print(backup_events.__file__); print(tasks.__file__); print(template_path()); "
+        "print(template_path(OPERATOR_ROLE)); "
         "print('aws_lambda_powertools' in sys.modules)"
     )
     answered = run(installed, "python", "-c", probe)

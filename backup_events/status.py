@@ -1,0 +1,329 @@
+"""backup-events status: is every backup copied, and what is stuck, in one place.
+
+    backup-events status --stack-name BackupEvents --region us-east-1
+    backup-events status --stack-set BackupEvents --region us-east-1 [--json]
+
+For each account and Region (one stack, or every instance of a StackSet, each account reached
+through --role): the executions started in the window by outcome, the failed ones by name, the
+originals that still lack a verified copy or a due cut (judged by the workflow's own rules,
+tasks/needs.py, as the scheduled reconciliation judges them), the error queue's depth and the
+state of the stack's alarms. Then the organization's totals and its oldest stuck backup.
+Unreachable accounts are listed by name. Read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from backup_events.aws import ClientFactory, ConfigError, aware, iso_z, pages
+from backup_events.executions import listed
+from backup_events.fleet import Finding, Result, print_results, run_command
+from backup_events.output import EXIT_FAILED, EXIT_OK, fail
+from backup_events.sessions import Environment
+from backup_events.survey import survey_of
+from backup_events.targets import StateMachine, Target, add_target_arguments, resolve_state_machine
+from backup_events.times import Window, parse_window
+
+PROGRAM = "backup-events status"
+OUTCOMES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "RUNNING")
+UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+STUCK = ("start", "attention")  # what tasks/needs.py says an unfinished backup needs
+QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+
+@dataclass
+class PlaceStatus:
+    """What one account and Region reports."""
+
+    executions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    stuck: list[dict[str, Any]] = field(default_factory=list)
+    originals: int = 0
+    error_queue_depth: int | None = None
+    alarms: dict[str, str] = field(default_factory=dict)  # name -> StateValue
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.stuck:
+            found.append(f"{len(self.stuck)} stuck backup(s)")
+        unsuccessful = sum(self.executions[s] for s in UNSUCCESSFUL)
+        if unsuccessful:
+            found.append(f"{unsuccessful} unsuccessful execution(s)")
+        if self.error_queue_depth:
+            found.append(f"{self.error_queue_depth} message(s) in the error queue")
+        alarming = sorted(n for n, s in self.alarms.items() if s == "ALARM")
+        if alarming:
+            found.append(f"alarm {', '.join(alarming)} in ALARM")
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "executions": self.executions,
+            "failedExecutions": self.failed,
+            "originals": self.originals,
+            "stuckBackups": self.stuck,
+            "errorQueueDepth": self.error_queue_depth,
+            "alarms": self.alarms,
+        }
+
+
+# -- reading one account and Region ---------------------------------------------------------------
+
+
+def count_executions(sfn: Any, state_machine_arn: str, window: Window) -> PlaceStatus:
+    status = PlaceStatus()
+    for outcome in OUTCOMES:
+        for execution in listed(sfn, state_machine_arn, outcome):
+            started = aware(execution.get("startDate"))
+            if started is None or started >= window.until:
+                continue
+            if started < window.since:
+                break  # newest first: the rest started before the window
+            status.executions[outcome] += 1
+            if outcome in UNSUCCESSFUL:
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                status.failed.append(
+                    {
+                        "name": str(execution["name"]),
+                        "status": outcome,
+                        "error": described.get("error"),
+                        "started": iso_z(started),
+                    }
+                )
+    return status
+
+
+def error_queue_depth(sqs: Any, queue_url: str | None) -> int | None:
+    if not queue_url:
+        return None
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=QUEUE_ATTRIBUTES)
+    values = attributes.get("Attributes") or {}
+    return sum(int(values.get(name) or 0) for name in QUEUE_ATTRIBUTES)
+
+
+def alarm_states(cloudformation: Any, cloudwatch: Any, stack: str) -> dict[str, str]:
+    """The stack's own CloudWatch alarms (its AWS::CloudWatch::Alarm resources) and state."""
+    names = [
+        str(r["PhysicalResourceId"])
+        for r in pages(
+            cloudformation.list_stack_resources, "StackResourceSummaries", StackName=stack
+        )
+        if r.get("ResourceType") == "AWS::CloudWatch::Alarm" and r.get("PhysicalResourceId")
+    ]
+    if not names:
+        return {}
+    found = cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms") or []
+    return {str(a["AlarmName"]): str(a.get("StateValue")) for a in found}
+
+
+def place_status(
+    clients: ClientFactory,
+    state_machine: StateMachine,
+    *,
+    sessions: Any,
+    role: str | None,
+    window: Window,
+    backups_since: datetime,
+    now: datetime,
+) -> PlaceStatus:
+    region = state_machine.region
+    status = count_executions(clients("stepfunctions", region), state_machine.arn, window)
+    _, found = survey_of(clients, sessions, role, state_machine, since=backups_since, now=now)
+    status.originals = len(found.needs)
+    status.stuck = [
+        {
+            "recoveryPointArn": need.recovery_point_arn,
+            "created": None if need.created is None else iso_z(need.created),
+            "needs": need.action,
+            "reason": need.reason,
+        }
+        for need in sorted(found.needs, key=lambda n: (n.created or now, n.recovery_point_arn))
+        if need.action in STUCK
+    ]
+    status.error_queue_depth = error_queue_depth(
+        clients("sqs", region), state_machine.stack_outputs.get("ErrorQueueUrl")
+    )
+    if state_machine.stack_name:
+        status.alarms = alarm_states(
+            clients("cloudformation", region),
+            clients("cloudwatch", region),
+            state_machine.stack_name,
+        )
+    return status
+
+
+def print_place(status: PlaceStatus, state_machine: StateMachine, console: Console) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in status.executions.items())
+    console.print(f"State machine {state_machine.arn}")
+    console.print(f"  executions: {counts}")
+    for failed in status.failed:
+        console.print(
+            f"  {failed['status']} execution {failed['name']} ({failed['error'] or 'no error'}), "
+            f"started {failed['started']}"
+        )
+    console.print(f"  originals surveyed: {status.originals}, stuck: {len(status.stuck)}")
+    for stuck in status.stuck:
+        console.print(
+            f"  STUCK {stuck['recoveryPointArn']} (created {stuck['created']}): "
+            f"{stuck['needs']}: {stuck['reason']}"
+        )
+    depth = "-" if status.error_queue_depth is None else status.error_queue_depth
+    console.print(f"  error queue: {depth} message(s)")
+    for name, state in sorted(status.alarms.items()):
+        console.print(f"  alarm {name}: {state}")
+
+
+# -- the organization -----------------------------------------------------------------------------
+
+
+def totals(results: Sequence[Result]) -> dict[str, Any]:
+    executions = dict.fromkeys(OUTCOMES, 0)
+    stuck: list[dict[str, Any]] = []
+    depth = 0
+    alarming: list[str] = []
+    for result in results:
+        data = result.data
+        for outcome, n in (data.get("executions") or {}).items():
+            executions[outcome] += n
+        for item in data.get("stuckBackups") or []:
+            stuck.append({**item, "account": result.target.account, "region": result.target.region})
+        depth += data.get("errorQueueDepth") or 0
+        alarming += [
+            f"{result.target.account} {result.target.region} {name}"
+            for name, state in (data.get("alarms") or {}).items()
+            if state == "ALARM"
+        ]
+    oldest = min(stuck, key=lambda s: s["created"] or "~", default=None)
+    return {
+        "executions": executions,
+        "stuckBackups": len(stuck),
+        "errorQueueDepth": depth,
+        "alarmsInAlarm": alarming,
+        "oldestStuckBackup": oldest,
+        "unreachable": [
+            {"account": r.target.account, "region": r.target.region, "reason": r.summary}
+            for r in results
+            if r.state == "unreachable"
+        ],
+        "failed": [
+            {"account": r.target.account, "region": r.target.region, "problem": r.summary}
+            for r in results
+            if r.state == "failed"
+        ],
+    }
+
+
+def report(results: list[Result], console: Console, *, as_json: bool) -> int:
+    overall = totals(results)
+    code = max([EXIT_OK, *(r.code for r in results)])
+    if as_json:
+        document = {
+            "places": [
+                {
+                    "account": r.target.account,
+                    "region": r.target.region,
+                    "result": r.state,
+                    "summary": r.summary,
+                    **r.data,
+                }
+                for r in results
+            ],
+            "totals": overall,
+            "exitCode": code,
+        }
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return code
+    print_results(results, console, what="Backup Events status")
+    table = Table(title="Organization", title_justify="left", show_header=False)
+    executions = ", ".join(f"{n} {s}" for s, n in overall["executions"].items())
+    table.add_row("executions", executions)
+    table.add_row("stuck backups", str(overall["stuckBackups"]))
+    table.add_row("error queue messages", str(overall["errorQueueDepth"]))
+    table.add_row("alarms in ALARM", ", ".join(overall["alarmsInAlarm"]) or "none")
+    oldest = overall["oldestStuckBackup"]
+    if oldest is not None:
+        table.add_row(
+            "oldest stuck backup",
+            f"{oldest['recoveryPointArn']} in {oldest['account']} {oldest['region']}, created "
+            f"{oldest['created']}: {oldest['reason']}",
+        )
+    console.print(table)
+    return code
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+DESCRIPTION = (
+    "Per account and Region: executions by outcome in the window, the failed ones, the "
+    "originals still lacking a verified copy or a due cut, the error queue's depth and the "
+    "alarms' state; then the organization's totals and its oldest stuck backup. Read-only."
+)
+EPILOG = (
+    "Exit codes: 0 all is well; 1 a backup is stuck, an execution failed, a message waits in "
+    "an error queue, an alarm is in ALARM, or an account could not be reached; 2 usage or "
+    "configuration error."
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser, state_machine_arn=False)
+    parser.add_argument(
+        "--since",
+        default="7d",
+        metavar="WHEN",
+        help="count executions started since: ISO-8601 or an age such as 7d (default: 7d)",
+    )
+    parser.add_argument(
+        "--backups-since",
+        default="35d",
+        metavar="WHEN",
+        help="look for stuck backups created since (default: 35d)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    now = env.clock()
+    try:
+        window = parse_window(args.since, "now", now)
+        backups_since = parse_window(args.backups_since, "now", now).since
+    except ConfigError as error:
+        return fail(PROGRAM, str(error))
+
+    def work(target: Target, clients: ClientFactory, console: Console) -> Finding:
+        state_machine = resolve_state_machine(clients, target)
+        status = place_status(
+            clients,
+            state_machine,
+            sessions=env.connect(args.profile, args.region),
+            role=args.role,
+            window=window,
+            backups_since=backups_since,
+            now=now,
+        )
+        print_place(status, state_machine, console)
+        problems = status.problems
+        return Finding(
+            EXIT_FAILED if problems else EXIT_OK,
+            "; ".join(problems) or "all finished",
+            status.to_json(),
+        )
+
+    return run_command(
+        PROGRAM,
+        args,
+        env,
+        work,
+        what="Backup Events status",
+        report=lambda results, console: report(results, console, as_json=args.json),
+    )

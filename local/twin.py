@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from local import accounts, backup, cloudformation, lambdas, stepfunctions
+from local import accounts, backup, cloudformation, iam, lambdas, stepfunctions
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -39,6 +39,7 @@ ALL_REGIONS = (MAIN_REGION, BACKUP_REGION, OTHER_REGION)
 def install_patches() -> None:
     """Patch moto once per process; every patch is inert while no twin runs."""
     accounts.install()
+    iam.install()
     lambdas.install()
     stepfunctions.install()
     backup.install()
@@ -60,6 +61,7 @@ class Twin:
         self.backup = BackupTwin(self.clock, self.router, self.organization)
         self.lambdas = LambdaRuntime()
         self.stepfunctions = StepFunctionsTwin(self.clock, self.router)
+        self.iam = iam.Authorizer(self.organization)
         # Lambda keeps moto's Docker backend selected: local/lambdas.py replaces the Docker
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -77,6 +79,7 @@ class Twin:
     def _activate(self, on: bool) -> None:
         """Point moto's patches at this twin's parts (or back at stock moto)."""
         accounts.activate(self.clock if on else None)
+        iam.activate(self.iam if on else None)
         lambdas.activate(self.lambdas if on else None)
         stepfunctions.activate(self.stepfunctions if on else None)
         backup.activate(self.backup if on else None)

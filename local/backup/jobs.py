@@ -180,7 +180,7 @@ class JobScheduler:
 
     # -- what jobs leave ---------------------------------------------------------------------
     def _complete_backup(self, job: Job, at: datetime) -> None:
-        arn = self.store.new_point_arn(job.account, job.region, job.resource_type)
+        arn = self.store.new_point_arn(job.account, job.region, job.resource_type, job.resource_arn)
         if job.continuous:
             arn = continuous_arn(job.region, job.account, arn)
         job.recovery_point_arn = arn
@@ -207,7 +207,7 @@ class JobScheduler:
         match = VAULT_ARN.match(job.destination_vault_arn or "")
         assert match is not None
         region, account, name = match.groups()
-        arn = self.store.new_point_arn(account, region, source.resource_type)
+        arn = self.store.new_point_arn(account, region, source.resource_type, source.resource_arn)
         job.destination_recovery_point_arn = arn
         # A copy keeps the original's creation date; without a lifecycle of its own it takes
         # the original's (§B.1).

@@ -51,6 +51,8 @@ def resource_type_of(resource_arn: str) -> str:
         return "DynamoDB"
     if service == "s3":
         return "S3"
+    if service == "fsx":
+        return "FSx"
     raise invalid_parameter(f"Unsupported resource type for {resource_arn}")
 
 
@@ -339,6 +341,10 @@ class BackupStore:
         self._by_token: dict[tuple[str, str, str, str], Job] = {}
         # Vault ARN -> access policy document (moto keeps none).
         self.policies: dict[str, str] = {}
+        # With DynamoDB's advanced features on (the default for new accounts) AWS Backup
+        # manages DynamoDB backups itself and names them like EFS's; without, they are
+        # DynamoDB's own table backups.
+        self.dynamodb_advanced_features = True
 
     # -- vaults (moto's) ---------------------------------------------------------------------
     @staticmethod
@@ -376,8 +382,17 @@ class BackupStore:
     def new_job_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128))).upper()
 
-    def new_point_arn(self, account: str, region: str, resource_type: str) -> str:
+    def new_point_arn(
+        self, account: str, region: str, resource_type: str, resource_arn: str
+    ) -> str:
+        """A new recovery point's ARN, in its resource type's shape (aws-facts.md §A.2)."""
         token = uuid.UUID(int=self._rng.getrandbits(128))
+        if resource_type == "DynamoDB" and not self.dynamodb_advanced_features:
+            table = resource_arn.split(":table/", 1)[-1].split("/")[0]
+            backup_id = f"{token.int % 10**14:014d}-{token.hex[:8]}"
+            return f"arn:aws:dynamodb:{region}:{account}:table/{table}/backup/{backup_id}"
+        if resource_type == "FSx":
+            return f"arn:aws:fsx:{region}:{account}:backup/backup-{token.hex[:17]}"
         if resource_type == "EBS":
             return f"arn:aws:ec2:{region}::snapshot/snap-{token.hex[:17]}"
         if resource_type == "EC2":

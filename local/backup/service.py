@@ -86,6 +86,7 @@ class BackupTwin:
     copy_duration = _OnPart("scheduler")
     outbound_copy_limit = _OnPart("scheduler")
     accept_cold_minus_one = _OnPart("api")
+    dynamodb_advanced_features = _OnPart("store")
 
     def __init__(
         self, clock: VirtualClock, router: EventRouter, organization: Organization
@@ -198,7 +199,7 @@ class BackupTwin:
         resource_type = resource_type_of(resource_arn)
         created = created or self.clock.now()
         with self.store.lock:
-            arn = self.store.new_point_arn(account, region, resource_type)
+            arn = self.store.new_point_arn(account, region, resource_type, resource_arn)
             if continuous:
                 arn = continuous_arn(region, account, arn)
             self.store.points[arn] = RecoveryPoint(

@@ -20,8 +20,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from local.accounts import caller_of
+from local import iam
+from local.accounts import Caller, caller_of
 from local.backup.exceptions import error
+from local.backup.models import vault_arn
 from local.backup.service import BackupTwin, Call
 
 # snake_case name → (HTTP method, URI template); the botocore model decides the names.
@@ -116,6 +118,50 @@ def params_of(response: Any, template: str) -> dict[str, Any]:
     return params
 
 
+_VAULT_IN_PATH = re.compile(r"/backup-vaults/([^/]+)")
+_PLAN_IN_PATH = re.compile(r"/backup/plans/([^/]+)")
+_TAGGED_IN_PATH = re.compile(r"/(?:un)?tags/(.+)$")
+# Operations that hand AWS Backup a role to act as: the caller needs iam:PassRole for it.
+_PASSES_ROLE = {"start_backup_job", "start_copy_job"}
+
+
+def _resource(account: str, region: str, path: str, params: dict[str, Any]) -> str:
+    """The resource IAM evaluates a call against, as the Service Authorization Reference names
+    it: the recovery point, else the vault, plan or tagged resource, else "*"."""
+    if params.get("RecoveryPointArn"):
+        return str(params["RecoveryPointArn"])
+    vault = params.get("BackupVaultName") or (
+        m.group(1) if (m := _VAULT_IN_PATH.search(path)) else None
+    )
+    if vault:
+        return vault_arn(account, region, unquote(str(vault)))
+    if m := _PLAN_IN_PATH.search(path):
+        return f"arn:aws:backup:{region}:{account}:backup-plan:{unquote(m.group(1))}"
+    if m := _TAGGED_IN_PATH.search(path):
+        return unquote(m.group(1))
+    return "*"
+
+
+def _authorize(
+    caller: Caller, operation: str, action: str, region: str, response: Any, params: dict[str, Any]
+) -> None:
+    """IAM's answer for this call (local/iam.py); AccessDeniedException (403) if it is no."""
+    path = response.parsed_url.path if hasattr(response, "parsed_url") else response.path
+    resource = _resource(caller.account, region, path, params)
+    try:
+        iam.authorize(caller, f"backup:{action}", resource, region)
+        if operation in _PASSES_ROLE and params.get("IamRoleArn"):
+            iam.authorize(
+                caller,
+                "iam:PassRole",
+                str(params["IamRoleArn"]),
+                region,
+                {"iam:PassedToService": "backup.amazonaws.com"},
+            )
+    except iam.AccessDenied as denied:
+        raise error("AccessDeniedException", str(denied), 403) from denied
+
+
 def _error_code(result: Any) -> str | None:
     status = result[0] if isinstance(result, tuple) else 200
     if not isinstance(status, int) or status < 400:
@@ -155,7 +201,8 @@ def install() -> None:
         backup = _active
         if backup is None:
             return original_call_action(self)
-        operation = camelcase_to_underscores(self._get_action())
+        action = self._get_action()
+        operation = camelcase_to_underscores(action)
         caller = caller_of(self)
         try:
             params = params_of(self, OPERATIONS.get(operation, ("", ""))[1] or "/")
@@ -163,6 +210,7 @@ def install() -> None:
             params = {}
         call = Call(caller.account, self.region, operation, params, principal=caller.principal)
         try:
+            _authorize(caller, operation, action, self.region, self, params)
             backup.faults.before_call(operation)
         except Exception as refused:
             call.error = getattr(refused, "error_type", "Throttled")

@@ -60,6 +60,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "moto.cloudformation.models": ("CloudFormationBackend",),
     "moto.core.responses": ("BaseResponse",),
     "moto.sts.models": ("STSBackend",),
+    "moto.sts.responses": ("TokenResponse",),
+    "moto.core.exceptions": ("AccessDeniedError",),
+    "moto.iam.models": ("iam_backends",),
     "moto.ssm.models": ("ssm_backends", "Parameter"),
     "botocore.endpoint": ("time",),
 }
@@ -90,6 +93,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     ),
     "moto.core.responses.BaseResponse": ("get_current_account", "get_access_key"),
     "moto.sts.models.STSBackend": ("assume_role",),
+    "moto.sts.responses.TokenResponse": ("assume_role",),
 }
 
 

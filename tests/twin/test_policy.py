@@ -15,6 +15,7 @@ import pytest
 
 from local.accounts import BACKUP_ACCOUNT, ORGANIZATION_ID, RESOURCE_ACCOUNT
 from local.policy import PolicyError, check, evaluate
+from local.policy import decide as combine
 
 pytestmark = pytest.mark.twin
 
@@ -152,3 +153,99 @@ def test_what_cannot_be_evaluated_is_refused_not_guessed(
     """aws-facts.md §B.9: a guessed policy result would hide a real copy failure."""
     with pytest.raises(PolicyError, match=problem):
         check(policy(statement))
+
+
+COPY_FROM = "backup:CopyFromBackupVault"
+ORG_VAULTS = f"arn:aws:backup:*:{BACKUP_ACCOUNT}:backup-vault:*"
+
+
+def deny_copy_unless(operator: str, *extra: tuple[str, dict[str, Any]]) -> str:
+    condition: dict[str, Any] = {operator: {"backup:CopyTargets": [ORG_VAULTS]}}
+    for name, test in extra:
+        condition[name] = test
+    return policy(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": COPY_FROM,
+            "Resource": "*",
+            "Condition": condition,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("operator", "targets", "expected"),
+    [
+        # ForAnyValue: false without the key, so this Deny fails open (aws-facts.md §H).
+        ("ForAnyValue:ArnNotLike", None, "NoMatch"),
+        ("ForAnyValue:ArnNotLike", [DEST], "NoMatch"),
+        ("ForAnyValue:ArnNotLike", [DEST.replace(BACKUP_ACCOUNT, "111133335555")], "Deny"),
+        # ForAllValues: true without the key, so this Deny fails closed.
+        ("ForAllValues:ArnNotLike", None, "Deny"),
+        ("ForAllValues:ArnNotLike", [DEST], "NoMatch"),
+        ("ForAllValues:ArnNotLike", [DEST.replace(BACKUP_ACCOUNT, "111133335555")], "Deny"),
+    ],
+)
+def test_set_operators_on_a_present_or_absent_copy_targets_key(
+    operator: str, targets: list[str] | None, expected: str
+) -> None:
+    """aws-facts.md §H (set operators on absent keys) and §B.9 (backup:CopyTargets)."""
+    context = {} if targets is None else {"backup:CopyTargets": targets}
+    assert decide(deny_copy_unless(operator), context, COPY_FROM) == expected
+
+
+def test_null_tests_whether_a_key_is_there() -> None:
+    """aws-facts.md §H: a Null condition covers the absent key explicitly: with it, even a
+    ForAnyValue Deny fails closed."""
+    null_true = deny_copy_unless("ForAnyValue:ArnNotLike", ("Null", {"backup:CopyTargets": "true"}))
+    # Both conditions must hold: Null true (absent) and ForAnyValue (false when absent).
+    assert decide(null_true, {}, COPY_FROM) == "NoMatch"
+    absent_deny = policy(
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": COPY_FROM,
+            "Resource": "*",
+            "Condition": {"Null": {"backup:CopyTargets": "true"}},
+        }
+    )
+    assert decide(absent_deny, {}, COPY_FROM) == "Deny"
+    assert decide(absent_deny, {"backup:CopyTargets": [DEST]}, COPY_FROM) == "NoMatch"
+    present = absent_deny.replace('"true"', '"false"')
+    assert decide(present, {"backup:CopyTargets": [DEST]}, COPY_FROM) == "Deny"
+    assert decide(present, {}, COPY_FROM) == "NoMatch"
+
+
+def test_if_exists_and_bool_and_ignore_case() -> None:
+    """aws-facts.md §T.1: ...IfExists holds when the key is absent; Bool compares true/false."""
+    statement = allow_into(
+        StringEqualsIfExists={"aws:PrincipalOrgID": ORGANIZATION_ID},
+        Bool={"aws:SecureTransport": True},
+        StringEqualsIgnoreCase={"aws:PrincipalArn": ROLE.upper()},
+    )
+    document = policy(statement)
+    secure = {"aws:PrincipalArn": ROLE, "aws:SecureTransport": "true"}
+    assert decide(document, secure) == "Allow"
+    assert decide(document, {**secure, "aws:PrincipalOrgID": "o-other"}) == "NoMatch"
+    assert decide(document, {**secure, "aws:SecureTransport": "false"}) == "NoMatch"
+
+
+def test_identity_policies_have_no_principal_and_several_combine() -> None:
+    """aws-facts.md §T.1: identity policies name no Principal; one Deny among a principal's
+    policies wins over the Allows of the others."""
+    allow = json.dumps({"Statement": [{"Effect": "Allow", "Action": "backup:*", "Resource": "*"}]})
+    deny = json.dumps(
+        {"Statement": [{"Effect": "Deny", "Action": "backup:Update*", "Resource": "*"}]}
+    )
+    check(allow, identity=True)
+    with pytest.raises(PolicyError, match="Principal"):
+        check(policy(allow_into()), identity=True)
+    action = "backup:UpdateRecoveryPointLifecycle"
+    assert decide_all([allow], action) == "Allow"
+    assert decide_all([allow, deny], action) == "Deny"
+    assert decide_all([deny], "backup:DescribeRecoveryPoint") == "NoMatch"
+
+
+def decide_all(documents: list[str], action: str) -> str:
+    return combine(documents, action=action, resource=DEST, context={})

@@ -395,3 +395,11 @@ def task_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]
         for handler, old in zip(handlers, previous, strict=True):
             if old is not None:
                 handler.setStream(old)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tasks that count nothing on a path (a reuse, a refusal) publish no metric, and Powertools
+    # warns about the empty flush on every such call.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:No application metrics to publish:UserWarning"
+    )

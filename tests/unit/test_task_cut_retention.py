@@ -1,8 +1,10 @@
-"""CutRetention against the twin: the one task that deletes data early, on purpose.
+"""CutOriginalRetention against the twin: the one task that deletes data early, on purpose.
 
-It must re-check everything itself (both copies COMPLETED according to AWS Backup, the vault
-not locked, the point not continuous) and write nothing at all whenever it refuses or has
-nothing to do. Each write it makes is logged with its request and AWS's answer.
+It re-checks everything itself (design.md §5): both copies exist and are usable, read in the
+backup account; each copy is deleted no earlier than the original would be as it is now; a
+retention someone lengthened after a cut is never shortened again; the vault is not locked,
+the point not continuous. Whenever it refuses, or has nothing to do, it writes nothing at all:
+no AWS Backup write and no ledger change. The issue 11 patterns are here at task level.
 """
 
 from __future__ import annotations
@@ -10,23 +12,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
-from local.backup import CopyAction, PlanInfo
+from local.workflow import LEDGER_TABLE
 from tasks.errors import (
     CopiesExpireTooSoon,
     CopiesNotVerified,
+    CopyExpiryUnknown,
+    CopyReaderUnavailable,
     InvalidInput,
     RecoveryPointNotEligible,
+    RetentionChangedAfterCut,
+    ThrottlingException,
 )
-from tests.unit.conftest import EXECUTION, World
+from tasks.ledger import CutRecord
+from tests.unit.conftest import (
+    AURORA,
+    DAY,
+    DYNAMODB,
+    EXECUTION,
+    HOUR,
+    CopyAction,
+    PlanInfo,
+    World,
+)
 
-DAY = 24 * 3600.0
 
-
-def lifecycle_updates(world: World) -> list[dict[str, object]]:
+def lifecycle_updates(world: World) -> list[dict[str, Any]]:
     return [
         c.params
         for c in world.twin.backup.write_calls()
@@ -34,114 +49,178 @@ def lifecycle_updates(world: World) -> list[dict[str, object]]:
     ]
 
 
+def cut(world: World, original: str, known: list[dict[str, Any]] | None = None, **kw: Any) -> Any:
+    return world.run("CutRetention", world.cut_input(original, known, **kw))
+
+
+def put_record(world: World, record: CutRecord) -> None:
+    """What an earlier run left in the ledger."""
+    world.twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION).put_item(
+        TableName=LEDGER_TABLE, Item=record.to_item()
+    )
+
+
+# --- The cut -------------------------------------------------------------------------------
+
+
 def test_with_both_copies_the_original_is_cut_to_the_quick_start_8_days(world: World) -> None:
     original = world.backup(lifecycle={"DeleteAfterDays": 35})
-    world.copy_both(original)
-    result = world.run("CutRetention", world.cut_input(original))
+    known = world.copy_both(original)
+    result = cut(world, original, known)
     assert result["Action"] == "update"
     assert result["OldLifecycle"] == {"DeleteAfterDays": 35}
     assert result["NewLifecycle"] == {"DeleteAfterDays": 8}
     assert result["CalculatedLifecycle"] == {"DeleteAt": "2026-11-28T05:00:00Z"}
+    assert result["DaysRemoved"] == 27
     assert [c["DestinationBackupVaultArn"] for c in result["Copies"]] == world.destinations
-    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 8}
+    assert [c["DeleteAt"] for c in result["Copies"]] == ["2026-12-25T05:00:00Z"] * 2
+    assert world.lifecycle(original) == {"DeleteAfterDays": 8}
     assert [u["Lifecycle"] for u in lifecycle_updates(world)] == [{"DeleteAfterDays": 8}]
+
+
+def test_the_cut_is_recorded_in_the_ledger(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    cut(world, original, world.copy_both(original))
+    assert CutRecord.from_item(world.ledger()[original]) == CutRecord(
+        recovery_point_arn=original,
+        state="CUT",
+        delete_after_days=8,
+        old_delete_after_days=35,
+        at="2026-11-20T08:00:00Z",  # the task input's Now
+        execution=EXECUTION,
+        backup_size_bytes=36048,
+    )
 
 
 def test_a_second_cut_writes_nothing(world: World) -> None:
     original = world.backup()
-    world.copy_both(original)
-    world.run("CutRetention", world.cut_input(original))
-    writes = world.writes()
-    again = world.run("CutRetention", world.cut_input(original))
+    known = world.copy_both(original)
+    cut(world, original, known)
+    with world.nothing_written():
+        again = cut(world, original, known)
     assert again["Action"] == "unchanged"
     assert again["OldLifecycle"] == again["NewLifecycle"] == {"DeleteAfterDays": 8}
-    assert world.writes() == writes
 
 
 def test_a_retention_already_short_enough_is_not_written(world: World) -> None:
     original = world.backup(lifecycle={"DeleteAfterDays": 5})
-    world.copy_both(original)
-    writes = world.writes()
-    result = world.run("CutRetention", world.cut_input(original))
+    known = world.copy_both(original)
+    with world.nothing_written():
+        result = cut(world, original, known)
     assert result["Action"] == "unchanged"
     assert "already 5 days" in result["Reason"]
-    assert world.writes() == writes
-    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 5}
+    assert world.lifecycle(original) == {"DeleteAfterDays": 5}
 
 
-@pytest.mark.parametrize("done", [0, 1])
-def test_without_both_copies_verified_nothing_is_written(world: World, done: int) -> None:
+def test_copies_found_without_the_executions_record_still_count(world: World) -> None:
+    # The plan path (and a redrive of an old execution) has no KnownCopies of its own.
     original = world.backup()
-    for destination in range(done):
-        world.run("StartCopyJob", world.copy_input(original, destination))
-        world.twin.clock.advance(3600)
-    writes = world.writes()
-    with pytest.raises(CopiesNotVerified) as refused:
-        world.run("CutRetention", world.cut_input(original))
-    assert world.destinations[1] in str(refused.value)
-    assert world.writes() == writes
-    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 35}
+    world.copy_both(original)
+    assert cut(world, original, [])["Action"] == "update"
 
 
-def test_a_copy_still_running_does_not_count(world: World) -> None:
-    original = world.backup()
-    world.run("StartCopyJob", world.copy_input(original, 0))
-    world.twin.clock.advance(3600)
-    world.run("StartCopyJob", world.copy_input(original, 1))
-    writes = world.writes()
-    with pytest.raises(CopiesNotVerified):
-        world.run("CutRetention", world.cut_input(original))
-    assert world.writes() == writes
+def test_an_old_backup_keeps_a_day_past_its_age(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    world.twin.clock.advance(13 * DAY)  # 13 days and a few hours old: age rounds up to 14
+    result = cut(world, original, known)
+    assert result["NewLifecycle"] == {"DeleteAfterDays": 15}
+    point = world.twin.backup.points[original]
+    assert point.creation_date + timedelta(days=15) > world.twin.clock.now() + timedelta(days=1)
 
 
-def test_one_copy_named_twice_is_refused_rather_than_verified(world: World) -> None:
-    original = world.backup()
-    world.run("StartCopyJob", world.copy_input(original, 0))
-    world.twin.clock.advance(3600)
-    writes = world.writes()
-    twice = [world.destinations[0]] * 2
-    with pytest.raises(InvalidInput, match="two different regions"):
-        world.run("CutRetention", world.cut_input(original, Destinations=twice))
-    assert world.writes() == writes
+def test_copies_kept_at_least_as_long_as_the_original_let_the_cut_go_ahead(world: World) -> None:
+    original = world.backup(
+        lifecycle={"DeleteAfterDays": 35},
+        plan=PlanInfo(),
+        copy_actions=tuple(CopyAction(d, {"DeleteAfterDays": 35}) for d in world.destinations),
+    )
+    world.twin.clock.advance(2 * HOUR)
+    result = cut(world, original)
+    assert result["Action"] == "update"
+    assert world.lifecycle(original) == {"DeleteAfterDays": 8}
 
 
-def plan_copied(world: World, first_copy_days: int) -> str:
-    """A plan backup kept 35 days whose first copy action keeps its copy `first_copy_days`."""
+# --- Issue 11: copies that would not outlive the original ----------------------------------
+
+
+def test_issue_11_pattern_1_a_5_day_copy_of_an_original_lengthened_to_60_days(
+    world: World,
+) -> None:
+    original = world.backup(resource=AURORA, lifecycle={"DeleteAfterDays": 5})
+    known = world.copy_both(original)  # each copy keeps 5 days
+    world.set_lifecycle(original, {"DeleteAfterDays": 60})
+    with world.nothing_written(), pytest.raises(CopiesExpireTooSoon) as refused:
+        cut(world, original, known)
+    assert f"{world.destinations[0]} is deleted at 2026-11-25 05:00 UTC" in str(refused.value)
+    assert "before the original (2027-01-19 05:00 UTC)" in str(refused.value)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 60}
+
+
+def test_issue_11_pattern_1_on_day_8_the_expired_copies_are_not_verified(world: World) -> None:
+    # The re-run that once verified COMPLETED copy-job records and cut 60 days to 9.
+    original = world.backup(resource=AURORA, lifecycle={"DeleteAfterDays": 5})
+    known = world.copy_both(original)
+    world.set_lifecycle(original, {"DeleteAfterDays": 60})
+    world.twin.clock.advance(8 * DAY)
+    with world.nothing_written(), pytest.raises(CopiesNotVerified, match="no longer exists"):
+        cut(world, original, known)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 60}
+
+
+def test_issue_11_pattern_2_an_original_given_a_cold_rule_after_copying(world: World) -> None:
+    original = world.backup(resource=DYNAMODB, lifecycle={"DeleteAfterDays": 5})
+    known = world.copy_both(original)
+    world.set_lifecycle(original, {"MoveToColdStorageAfterDays": 1, "DeleteAfterDays": 120})
+    world.twin.clock.advance(2 * DAY)  # cold now; the copies keep their 5 days
+    with world.nothing_written(), pytest.raises(CopiesExpireTooSoon):
+        cut(world, original, known)
+    assert world.lifecycle(original) == {"MoveToColdStorageAfterDays": 1, "DeleteAfterDays": 120}
+
+
+@pytest.mark.parametrize("copy_days", [14, 5])
+def test_issue_11_pattern_3_a_plan_copy_kept_shorter_than_the_original(
+    world: World, copy_days: int
+) -> None:
+    # The plan's copy job reports no lifecycle the runtime's SDK can read; the copy itself says.
     original = world.backup(
         lifecycle={"DeleteAfterDays": 35},
         plan=PlanInfo(),
         copy_actions=(
-            CopyAction(world.destinations[0], {"DeleteAfterDays": first_copy_days}),
+            CopyAction(world.destinations[0], {"DeleteAfterDays": copy_days}),
             world.destinations[1],
         ),
     )
-    world.twin.clock.advance(2 * 3600)
-    assert [j.state for j in world.copy_jobs(original)] == ["COMPLETED", "COMPLETED"]
-    return original
-
-
-def test_a_copy_kept_shorter_than_the_original_stops_the_cut(world: World) -> None:
-    # Cutting the original to 8 days would leave the data in one 7-day copy and one 35-day
-    # copy, where the user had asked for 35 days everywhere.
-    original = plan_copied(world, first_copy_days=7)
-    writes = world.writes()
-    with pytest.raises(CopiesExpireTooSoon) as refused:
-        world.run("CutRetention", world.cut_input(original))
-    assert (
-        f"The copy in {world.destinations[0]} is kept 7 days, shorter than the original's 35 days"
-        in str(refused.value)
-    )
+    world.twin.clock.advance(2 * HOUR)
+    with world.nothing_written(), pytest.raises(CopiesExpireTooSoon) as refused:
+        cut(world, original)
+    assert world.destinations[0] in str(refused.value)
     assert world.destinations[1] not in str(refused.value)
-    assert world.writes() == writes
-    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 35}
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
 
 
-def test_copies_kept_at_least_as_long_as_the_original_let_the_cut_go_ahead(world: World) -> None:
-    original = plan_copied(world, first_copy_days=35)
-    result = world.run("CutRetention", world.cut_input(original))
-    assert result["Action"] == "update"
-    assert result["Copies"][0]["DestinationRecoveryPointLifecycle"] == {"DeleteAfterDays": 35}
-    assert world.twin.backup.points[original].lifecycle == {"DeleteAfterDays": 8}
+def test_issue_11_pattern_3_a_copy_someone_shortened_in_the_backup_account(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    world.set_lifecycle(world.copy_of(original, 1), {"DeleteAfterDays": 5})
+    with world.nothing_written(), pytest.raises(CopiesExpireTooSoon) as refused:
+        cut(world, original, known)
+    assert world.destinations[1] in str(refused.value)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
+
+
+def test_a_copy_that_inherits_an_expiry_aws_does_not_report_stops_the_cut(world: World) -> None:
+    original = world.backup(
+        lifecycle={"DeleteAfterDays": 35},
+        plan=PlanInfo(),
+        copy_actions=(
+            CopyAction(world.destinations[0], {"DeleteAfterDays": -1}),
+            world.destinations[1],
+        ),
+    )
+    world.twin.clock.advance(2 * HOUR)
+    with world.nothing_written(), pytest.raises(CopyExpiryUnknown, match="DeleteAfterDays -1"):
+        cut(world, original)
 
 
 def test_a_short_lived_copy_does_not_matter_when_nothing_is_cut(world: World) -> None:
@@ -150,21 +229,133 @@ def test_a_short_lived_copy_does_not_matter_when_nothing_is_cut(world: World) ->
         plan=PlanInfo(),
         copy_actions=tuple(CopyAction(d, {"DeleteAfterDays": 3}) for d in world.destinations),
     )
-    world.twin.clock.advance(2 * 3600)
-    result = world.run("CutRetention", world.cut_input(original))
-    assert result["Action"] == "unchanged"
+    world.twin.clock.advance(2 * HOUR)
+    with world.nothing_written():
+        assert cut(world, original)["Action"] == "unchanged"
+
+
+# --- Copies that are not there --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("done", [0, 1])
+def test_without_both_copies_nothing_is_written(world: World, done: int) -> None:
+    original = world.backup()
+    known = [world.copy_one(original, d) for d in range(done)]
+    with world.nothing_written(), pytest.raises(CopiesNotVerified) as refused:
+        cut(world, original, known)
+    assert world.destinations[1] in str(refused.value)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
+
+
+def test_a_copy_still_running_does_not_count(world: World) -> None:
+    original = world.backup()
+    known = [world.copy_one(original, 0)]
+    world.run("StartCopyJob", world.copy_input(original, 1))
+    with world.nothing_written(), pytest.raises(CopiesNotVerified):
+        cut(world, original, known)
+
+
+def test_a_copy_deleted_before_the_cut_stops_it(world: World) -> None:
+    original = world.backup()
+    known = world.copy_both(original)
+    deleted = world.copy_of(original, 0)
+    world.delete(deleted)
+    with world.nothing_written(), pytest.raises(CopiesNotVerified) as refused:
+        cut(world, original, known)
+    assert f"the copy {deleted} in {world.destinations[0]} no longer exists" in str(refused.value)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
+
+
+def test_one_copy_named_twice_is_refused_rather_than_verified(world: World) -> None:
+    original = world.backup()
+    known = [world.copy_one(original, 0)]
+    twice = [world.destinations[0]] * 2
+    with world.nothing_written(), pytest.raises(InvalidInput, match="two different regions"):
+        cut(world, original, known, Destinations=twice)
+
+
+def test_copies_that_cannot_be_read_stop_the_cut(world: World) -> None:
+    original = world.backup()
+    world.copy_both(original)
+    world.forget_copy_jobs(original)
+    world.twin.backup.throttle(
+        1.0,
+        codes=["AccessDeniedException"],
+        operations=["list_recovery_points_by_backup_vault"],
+    )
+    with world.nothing_written(), pytest.raises(CopyReaderUnavailable):
+        cut(world, original, [])
+
+
+# --- The ledger: a retention lengthened after the cut stays ------------------------------------
+
+
+def test_a_retention_lengthened_after_the_cut_is_never_cut_again(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    cut(world, original, known)
+    world.set_lifecycle(original, {"DeleteAfterDays": 35})  # a person wants it back
+    with world.nothing_written(), pytest.raises(RetentionChangedAfterCut) as refused:
+        cut(world, original, known)
+    assert "someone lengthened it after the cut" in str(refused.value)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
+
+
+def test_a_cut_whose_update_failed_is_cut_again(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    world.twin.backup.throttle(
+        1.0, codes=["ThrottlingException"], operations=["update_recovery_point_lifecycle"]
+    )
+    with pytest.raises(ThrottlingException):
+        cut(world, original, known)
+    # CUTTING was written before the update: a crash at any point leaves a readable record.
+    record = CutRecord.from_item(world.ledger()[original])
+    assert (record.state, record.delete_after_days, record.old_delete_after_days) == (
+        "CUTTING",
+        8,
+        35,
+    )
+    assert world.lifecycle(original) == {"DeleteAfterDays": 35}
+    world.twin.backup.clear_faults()
+    assert cut(world, original, known)["Action"] == "update"
+    assert CutRecord.from_item(world.ledger()[original]).state == "CUT"
+    assert world.lifecycle(original) == {"DeleteAfterDays": 8}
+
+
+def test_a_cut_written_but_not_marked_is_marked_without_another_write(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    cut(world, original, known)
+    put_record(world, CutRecord(original, "CUTTING", 8, 35, "2026-11-20T08:00:00Z", "earlier"))
+    writes = world.writes()
+    assert cut(world, original, known)["Action"] == "unchanged"
+    assert world.writes() == writes
+    assert CutRecord.from_item(world.ledger()[original]) == CutRecord(
+        original, "CUT", 8, 35, "2026-11-20T08:00:00Z", "earlier"
+    )
+
+
+def test_a_retention_changed_while_a_cut_was_in_flight_is_left_alone(world: World) -> None:
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    put_record(world, CutRecord(original, "CUTTING", 8, 35, "2026-11-20T08:00:00Z", "earlier"))
+    world.set_lifecycle(original, {"DeleteAfterDays": 20})
+    with world.nothing_written(), pytest.raises(RetentionChangedAfterCut, match="changed it since"):
+        cut(world, original, known)
+
+
+# --- Points that must be left alone ---------------------------------------------------------
 
 
 def test_a_point_in_a_locked_vault_is_not_eligible(world: World) -> None:
     original = world.backup()
-    world.copy_both(original)
+    known = world.copy_both(original)
     world.twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION).put_backup_vault_lock_configuration(
         BackupVaultName=world.settings.vault_name, MinRetentionDays=1
     )
-    writes = world.writes()
-    with pytest.raises(RecoveryPointNotEligible, match="Vault Lock"):
-        world.run("CutRetention", world.cut_input(original))
-    assert world.writes() == writes
+    with world.nothing_written(), pytest.raises(RecoveryPointNotEligible, match="Vault Lock"):
+        cut(world, original, known)
 
 
 def test_a_continuous_point_is_not_eligible(world: World) -> None:
@@ -173,32 +364,24 @@ def test_a_continuous_point_is_not_eligible(world: World) -> None:
     original = world.backup(
         plan=PlanInfo(), continuous=True, copy_actions=tuple(world.destinations)
     )
-    world.twin.clock.advance(2 * 3600)
-    assert [j.state for j in world.copy_jobs(original)] == ["COMPLETED", "COMPLETED"]
-    writes = world.writes()
-    with pytest.raises(RecoveryPointNotEligible, match="Continuous"):
-        world.run("CutRetention", world.cut_input(original))
-    assert world.writes() == writes
+    world.twin.clock.advance(2 * HOUR)
+    with world.nothing_written(), pytest.raises(RecoveryPointNotEligible, match="Continuous"):
+        cut(world, original)
 
 
-def test_an_old_backup_keeps_a_day_past_its_age(world: World) -> None:
-    original = world.backup(lifecycle={"DeleteAfterDays": 35})
-    world.copy_both(original)
-    world.twin.clock.advance(13 * DAY)  # 13 days and a few hours old: age rounds up to 14
-    result = world.run("CutRetention", world.cut_input(original))
-    assert result["NewLifecycle"] == {"DeleteAfterDays": 15}
-    point = world.twin.backup.points[original]
-    assert point.creation_date + timedelta(days=15) > world.twin.clock.now() + timedelta(days=1)
+# --- What a person reads --------------------------------------------------------------------
 
 
 def test_every_write_is_logged_with_its_request_and_answer(
     world: World, task_logs: Callable[[], str]
 ) -> None:
     original = world.backup()
-    world.copy_both(original)
+    known = world.copy_both(original)
+    payload = world.cut_input(original, known)
     task_logs()  # only the cut's lines below
-    world.run("CutRetention", world.cut_input(original))
-    lines = [json.loads(line) for line in task_logs().splitlines()]
+    world.run("CutRetention", payload)
+    output = task_logs().splitlines()
+    lines = [json.loads(line) for line in output if '"level"' in line]
     assert lines
     for line in lines:
         assert line["execution"] == EXECUTION
@@ -211,32 +394,6 @@ def test_every_write_is_logged_with_its_request_and_answer(
     }
     [response] = [x for x in lines if x["message"] == "update_recovery_point_lifecycle response"]
     assert response["aws_response"]["Lifecycle"] == {"DeleteAfterDays": 8}
-    assert response["aws_response"]["CalculatedLifecycle"] == {"DeleteAt": "2026-11-28T05:00:00Z"}
-
-
-def test_every_task_logs_the_execution_and_the_point_on_every_line(
-    world: World, task_logs: Callable[[], str]
-) -> None:
-    event = world.backup_event()
-    original = world.run("DescribeRecoveryPoint", world.describe_input(event))
-    arn = original["RecoveryPointArn"]
-    for destination in (0, 1):
-        started = world.run("StartCopyJob", world.copy_input(arn, destination))
-        world.twin.clock.advance(3600)
-        world.run("DescribeCopyJob", world.wait_input(arn, started["CopyJobId"], 3600))
-    world.run("VerifyCopies", world.verify_input(arn))
-    world.run("CutRetention", world.cut_input(arn))
-    lines = [json.loads(line) for line in task_logs().splitlines()]
-    # describe, 2 x (start request + response, copy job state), verification, decision,
-    # update request + response
-    assert len(lines) == 11
-    assert {(line["execution"], line["recovery_point_arn"]) for line in lines} == {(EXECUTION, arn)}
-    writes = [line["message"] for line in lines if "aws_request" in line or "aws_response" in line]
-    assert writes == [
-        "start_copy_job request",
-        "start_copy_job response",
-        "start_copy_job request",
-        "start_copy_job response",
-        "update_recovery_point_lifecycle request",
-        "update_recovery_point_lifecycle response",
-    ]
+    # The dashboard's figures (CloudWatch embedded metrics in the same log).
+    [figures] = [json.loads(line) for line in output if '"_aws"' in line]
+    assert (figures["BackupsCut"], figures["RetentionDaysRemoved"]) == ([1.0], [27.0])

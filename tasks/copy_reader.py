@@ -170,14 +170,21 @@ def original_from(fields: Fields, recovery_point_arn: str) -> Original:
 
 def known_copies(value: Any) -> dict[str, str]:
     """{destination vault: copy} from the copy states' outputs the execution collected."""
+    return {destination: arn for destination, (arn, _) in known_copy_details(value).items()}
+
+
+def known_copy_details(value: Any) -> dict[str, tuple[str, datetime | None]]:
+    """{destination vault: (copy, when its job completed)} from the copy states' outputs."""
     if value is None:
         return {}
     if not isinstance(value, list):
         raise InvalidInput(f"KnownCopies: expected a list, got {value!r}")
-    known: dict[str, str] = {}
+    known: dict[str, tuple[str, datetime | None]] = {}
     for item in value:
         fields = Fields(item, "KnownCopies[]")
         arn = fields.optional_string("DestinationRecoveryPointArn", RECOVERY_POINT_ARN)
         if arn is not None:
-            known[fields.string("DestinationBackupVaultArn", VAULT_ARN)] = arn
+            completed = fields.raw("CompletionDate")
+            when = None if completed is None else fields.timestamp("CompletionDate")
+            known[fields.string("DestinationBackupVaultArn", VAULT_ARN)] = (arn, when)
     return known

@@ -60,6 +60,10 @@ class CopyHistoryUnknown(TaskError):
     """Neither AWS Backup's job history nor the destination vault can say if a copy exists."""
 
 
+class CopyNoLongerExists(TaskError):
+    """A copy this backup had was deleted or expired; it is not copied again on a guess."""
+
+
 class CopyJobNotFound(TaskError):
     """AWS Backup no longer knows the copy job, and no copy is in its destination vault."""
 
@@ -155,6 +159,7 @@ FINAL_ERRORS = (
     "RecoveryPointNotEligible",
     "CopyJobFailed",
     "CopyJobNotFound",
+    "CopyNoLongerExists",
     "CopiesNotVerified",
     "CopiesExpireTooSoon",
     "CopyExpiryUnknown",

@@ -2,7 +2,9 @@
 
 Idempotent: a copy to that vault that is COMPLETED (and still exists) or still running (a
 duplicate event, a re-run, a backup plan's own copy) is reused and nothing is started; so is a
-copy found in the destination vault after its job dropped out of AWS Backup's job history.
+copy found in the destination vault after its job dropped out of AWS Backup's job history. A
+copy that was made and no longer exists (deleted, expired) is not made again on a guess:
+CopyNoLongerExists.
 Otherwise it calls StartCopyJob with an explicit lifecycle (the original's, as it is now, so
 the copy's expiry is known and recorded) and a token derived from the recovery point, the
 destination and the number of earlier failed attempts, so concurrent duplicates start exactly
@@ -23,7 +25,7 @@ from tasks.copies import (
     plan_copy_start,
 )
 from tasks.copy_reader import CopyReader, Original, original_of
-from tasks.errors import CopyHistoryUnknown, CopyReaderUnavailable
+from tasks.errors import CopyHistoryUnknown, CopyNoLongerExists, CopyReaderUnavailable
 from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
 from tasks.logs import make_logger, start_task, write_call
 from tasks.metrics import COPIES_STARTED, COUNT, make_metrics
@@ -95,6 +97,14 @@ def ensure_copy(
         logger.warning("copies cannot be read; deciding from copy jobs", extra={"why": str(error)})
         gone, found = [], None
     start = plan_copy_start(jobs, destination, gone)
+    if start.reuse is None and gone:
+        # Someone deleted it, or it expired: copying again would undo what a person did or
+        # hide that the copies did not outlive the original (design.md §5, rule 7).
+        raise CopyNoLongerExists(
+            f"The copy of {original.recovery_point_arn} in {destination} ({', '.join(gone)}) "
+            "no longer exists; the original keeps its retention. To copy it again, copy it by "
+            "hand in AWS Backup, then re-run this execution."
+        )
     if start.reuse is not None:
         logger.info("copy already exists; not starting another", extra={"copy_job": start.reuse})
         reused = {

@@ -1,7 +1,7 @@
 """The deployable template, read as CloudFormation reads it, and deployed as users must.
 
-The generated template is about 200 KB, four times CloudFormation's 51,200-byte TemplateBody
-limit (aws-facts.md §E.2), so every deployment here uploads it to S3 and passes TemplateURL,
+The generated template is far above CloudFormation's 51,200-byte TemplateBody limit
+(docs/aws-facts.md §E.2), so every deployment here uploads it to S3 and passes TemplateURL,
 which is what the console's "Upload a template file" does for a user.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,19 @@ from typing import Any
 import pytest
 
 from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, ORGANIZATION_ID
+from local.stacks import (
+    CAPABILITIES,
+    STACK_NAME,
+    TEMPLATE,
+    Stack,
+    describe_stack,
+    template_text,
+    template_url,
+)
 from local.twin import Twin
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "infrastructure" / "backup_events_aws.yaml"
-STACK_NAME = "BackupEvents"
+TEMPLATE_PATH = TEMPLATE
 VAULT_NAME = "BackupEvents-Sample"
 
 # The quick start's values (original-readme.md, Quick Start step 4); every stack gets the same.
@@ -32,19 +39,15 @@ QUICK_START: dict[str, str] = {
     "BackupRegionAlternate": MAIN_REGION,
 }
 
-# The five task functions, by logical id, and the tasks/ module each one's inline code bundles.
+# The task functions, by logical id, and the tasks/ module each one's inline code bundles.
 TASK_FUNCTIONS: dict[str, str] = {
     "DescribeRecoveryPointFunction": "tasks.describe_recovery_point",
     "StartCopyJobFunction": "tasks.start_copy_job",
     "DescribeCopyJobFunction": "tasks.describe_copy_job",
     "VerifyCopiesFunction": "tasks.verify_copies",
     "CutRetentionFunction": "tasks.cut_retention",
+    "FindUnfinishedBackupsFunction": "tasks.reconcile",
 }
-
-
-@cache
-def template_text() -> str:
-    return TEMPLATE_PATH.read_text()
 
 
 @cache
@@ -71,42 +74,6 @@ def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
 # -- deploying ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    """One deployed stack: what a user sees on its Outputs and Resources tabs."""
-
-    twin: Twin
-    account: str
-    region: str
-    name: str
-    outputs: dict[str, str]
-    # logical id → (resource type, physical id), without the rows moto leaves for resources it
-    # did not create (a false Condition): those have an empty logical id.
-    resources: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    def physical_id(self, logical_id: str) -> str:
-        return self.resources[logical_id][1]
-
-    def client(self, service: str) -> Any:
-        return self.twin.client(service, self.account, self.region)
-
-
-def template_url(twin: Twin, account: str, region: str) -> str:
-    """Upload the template to a bucket of `account` in `region`; return its TemplateURL."""
-    s3 = twin.client("s3", account, region)
-    bucket = f"backup-events-templates-{account}-{region}"
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
-            )
-    s3.put_object(Bucket=bucket, Key=TEMPLATE_PATH.name, Body=template_text().encode())
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{TEMPLATE_PATH.name}"
-
-
 def parameter_list(overrides: dict[str, str]) -> list[dict[str, str]]:
     values = {**QUICK_START, **overrides}
     return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
@@ -121,26 +88,7 @@ def create_stack(
         StackName=name,
         TemplateURL=template_url(twin, account, region),
         Parameters=parameter_list(overrides),
-        Capabilities=["CAPABILITY_IAM"],
-    )
-
-
-def describe(twin: Twin, account: str, region: str, name: str = STACK_NAME) -> Stack:
-    cfn = twin.client("cloudformation", account, region)
-    described = cfn.describe_stacks(StackName=name)["Stacks"][0]
-    assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
-    summaries = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
-    return Stack(
-        twin,
-        account,
-        region,
-        name,
-        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])},
-        resources={
-            s["LogicalResourceId"]: (s["ResourceType"], s["PhysicalResourceId"])
-            for s in summaries
-            if s["LogicalResourceId"]
-        },
+        Capabilities=CAPABILITIES,
     )
 
 
@@ -149,7 +97,9 @@ def deploy(
 ) -> Stack:
     """Create a stack of the template in `account`/`region` and return it, CREATE_COMPLETE."""
     create_stack(twin, account, region, name, **overrides)
-    return describe(twin, account, region, name)
+    stack = describe_stack(twin, account, region, name)
+    assert stack.status == "CREATE_COMPLETE", stack.status
+    return stack
 
 
 def deploy_quick_start(twin: Twin, resource_account: str, **overrides: str) -> Stack:

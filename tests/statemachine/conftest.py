@@ -1,7 +1,14 @@
-"""A deployed workflow in the twin, and helpers to drive backups through it."""
+"""Backup Events deployed from the real template in the twin, and helpers to drive backups.
+
+Every scenario deploys infrastructure/backup_events_aws.yaml as a user would (the backup
+account in each Region a copy lands in, then the resource account), so the event rules, vault
+policies, roles, substitutions and the task code that run are the template's own: nothing here
+restates the template's wiring.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
+from local.accounts import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT
 from local.backup import Job, RecoveryPoint
+from local.stacks import Stack, deploy_everywhere, quick_start_parameters
 from local.stepfunctions import count_state_transitions
 from local.twin import Twin
-from local.workflow import Deployed, Settings, create_vaults, deploy_workflow
 
 EFS = "arn:aws:elasticfilesystem:{region}:{account}:file-system/fs-0a1b2c3d4e5f67890"
 
@@ -26,6 +33,7 @@ class Execution:
     cause: str | None
     output: Any
     history: list[dict[str, Any]]
+    input: Any = None
 
     @property
     def transitions(self) -> int:
@@ -40,17 +48,63 @@ class Execution:
         ]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The deployment's parameters, typed, as the scenarios read them."""
+
+    parameters: dict[str, str]
+
+    def _int(self, name: str, default: int) -> int:
+        return int(self.parameters.get(name, default))
+
+    @property
+    def vault_name(self) -> str:
+        return self.parameters.get("VaultName", "BackupEvents-Sample")
+
+    @property
+    def backup_region(self) -> str:
+        return self.parameters["BackupRegion"]
+
+    @property
+    def alternate_region(self) -> str:
+        return self.parameters["BackupRegionAlternate"]
+
+    @property
+    def poll_max_interval_seconds(self) -> int:
+        return self._int("PollMaxIntervalSeconds", 14400)
+
+    @property
+    def copy_wait_limit_hours(self) -> int:
+        return self._int("CopyWaitLimitHours", 72)
+
+    @property
+    def new_delete_after_days(self) -> int:
+        return self._int("NewDeleteAfterDays", 7)
+
+
 @dataclass
 class World:
     twin: Twin
     settings: Settings
-    deployed: Deployed
+    stacks: dict[tuple[str, str], Stack]
     account: str = RESOURCE_ACCOUNT
     region: str = MAIN_REGION
     resources: list[str] = field(default_factory=list)
 
+    @property
+    def stack(self) -> Stack:
+        return self.stacks[(self.account, self.region)]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.stack.outputs["StateMachineArn"]
+
+    @property
+    def reconcile_arn(self) -> str:
+        return self.stack.outputs["ReconcileStateMachineArn"]
+
     def backup(self, lifecycle: dict[str, Any] | None = None, **kwargs: Any) -> str:
-        """Start an on-demand backup job (as the console would); returns its job id."""
+        """Start a backup job (on demand, as the console would, unless a plan is given)."""
         resource = kwargs.pop("resource", None) or EFS.format(
             region=self.region, account=self.account
         )
@@ -64,14 +118,18 @@ class World:
         )
 
     def settle(self, timeout: float = 60.0) -> list[Execution]:
-        """Let virtual time run until every execution has finished; return them all."""
+        """Let virtual time run until every execution has finished; return the workflow's."""
         self.twin.run_until_quiet(timeout=timeout)
         return self.executions()
 
-    def executions(self) -> list[Execution]:
+    def executions(self, state_machine_arn: str | None = None) -> list[Execution]:
+        """Executions of the workflow (or of another state machine), oldest first."""
+        wanted = state_machine_arn or self.state_machine_arn
         found = []
         for arn in self.twin.execution_arns():
             described = self.twin.describe_execution(arn)
+            if described["stateMachineArn"] != wanted:
+                continue
             output = described.get("output")
             found.append(
                 Execution(
@@ -79,11 +137,46 @@ class World:
                     status=described["status"],
                     error=described.get("error"),
                     cause=described.get("cause"),
-                    output=None if output is None else __import__("json").loads(output),
+                    output=None if output is None else json.loads(output),
                     history=self.twin.history(arn),
+                    input=json.loads(described["input"]),
                 )
             )
-        return found
+        return sorted(found, key=lambda e: e.history[0]["timestamp"])
+
+    def start(self, event: Any) -> str:
+        """Start the workflow by hand with `event` as its input (a re-run); its ARN."""
+        sfn = self.twin.client("stepfunctions", self.account, self.region)
+        arn: str = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, input=json.dumps(event)
+        )["executionArn"]
+        return arn
+
+    def reconcile(self) -> Execution:
+        """Run the reconciliation once, as its schedule would, and let everything settle."""
+        sfn = self.twin.client("stepfunctions", self.account, self.region)
+        arn = sfn.start_execution(stateMachineArn=self.reconcile_arn)["executionArn"]
+        self.settle()
+        [execution] = [e for e in self.executions(self.reconcile_arn) if e.arn == arn]
+        return execution
+
+    def error_queue(self) -> list[dict[str, Any]]:
+        """Every message waiting in the error queue (read and deleted)."""
+        sqs = self.stack.client("sqs")
+        url = self.stack.outputs["ErrorQueueUrl"]
+        bodies: list[dict[str, Any]] = []
+        while received := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            bodies.extend(json.loads(m["Body"]) for m in received)
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(received)
+                ],
+            )
+        return bodies
 
     def recovery_point_of(self, job_id: str) -> RecoveryPoint:
         arn = self.twin.backup.jobs[job_id].recovery_point_arn
@@ -91,11 +184,14 @@ class World:
         return self.twin.backup.points[arn]
 
     def copy_jobs_of(self, point: RecoveryPoint) -> list[Job]:
-        return [
-            j
-            for j in self.twin.backup.jobs.values()
-            if j.kind == "copy" and j.source_recovery_point_arn == point.arn
-        ]
+        return sorted(
+            (
+                j
+                for j in self.twin.backup.jobs.values()
+                if j.kind == "copy" and j.source_recovery_point_arn == point.arn
+            ),
+            key=lambda j: j.creation_date,
+        )
 
     def copies_of(self, point: RecoveryPoint) -> list[RecoveryPoint]:
         return [
@@ -104,18 +200,36 @@ class World:
             if p.source_backup_vault_arn == point.vault_arn
             and p.creation_date == point.creation_date
             and p.resource_arn == point.resource_arn
+            and not p.deleted
         ]
 
     def vault_arn(self, account: str, region: str) -> str:
         return f"arn:aws:backup:{region}:{account}:backup-vault:{self.settings.vault_name}"
 
+    def backup_client(self, account: str = BACKUP_ACCOUNT, region: str | None = None) -> Any:
+        """AWS Backup as a person in that account would use it (console, CLI)."""
+        return self.twin.client("backup", account, region or self.region)
 
-def make_world(twin: Twin, settings: Settings | None = None, region: str = MAIN_REGION) -> World:
-    settings = settings or Settings()
-    create_vaults(twin, settings, resource_regions=(region,))
-    deployed = deploy_workflow(twin, settings, RESOURCE_ACCOUNT, region)
+    def cuts(self) -> list[Any]:
+        """Every UpdateRecoveryPointLifecycle call that AWS Backup accepted."""
+        return [
+            c
+            for c in self.twin.backup.calls
+            if c.operation == "update_recovery_point_lifecycle" and c.error is None
+        ]
+
+
+def make_world(
+    twin: Twin,
+    region: str = MAIN_REGION,
+    account: str = RESOURCE_ACCOUNT,
+    **overrides: str,
+) -> World:
+    """Backup Events deployed by its template; the reconciliation is off unless asked for."""
+    parameters = quick_start_parameters(**{"ReconcileEveryHours": "0", **overrides})
+    stacks = deploy_everywhere(twin, parameters, [(account, region)])
     twin.backup.copy_duration = timedelta(hours=1)
-    return World(twin, settings, deployed, RESOURCE_ACCOUNT, region)
+    return World(twin, Settings(parameters), stacks, account, region)
 
 
 @pytest.fixture

@@ -321,24 +321,32 @@ class _Unresolved(Exception):
     """A rule names a pseudo parameter (AWS::Region, ...) that is known only per stack."""
 
 
-def _rule_value(node: Any, values: dict[str, Any]) -> Any:
+def _rule_value(node: Any, values: dict[str, Any], conditions: dict[str, Any] | None = None) -> Any:
+    """The value of a Rules or Conditions expression; `conditions` resolves `Condition: name`."""
+
+    def value(argument: Any) -> Any:
+        return _rule_value(argument, values, conditions)
+
     if isinstance(node, dict) and len(node) == 1:
         ((function, argument),) = node.items()
+        if function in {"Condition", "Fn::Condition"} and conditions is not None:
+            # Named conditions may refer to each other (the YAML tag loader spells it either way).
+            return bool(value(conditions[argument]))
         if function == "Ref":
             if str(argument).startswith("AWS::") and argument not in values:
                 raise _Unresolved(argument)
             return values.get(argument, argument)
         if function == "Fn::Equals":
-            left, right = (_rule_value(a, values) for a in argument)
+            left, right = (value(a) for a in argument)
             return str(left) == str(right)
         if function == "Fn::Not":
-            return not _rule_value(argument[0], values)
+            return not value(argument[0])
         if function == "Fn::And":
-            return all(_rule_value(a, values) for a in argument)
+            return all(value(a) for a in argument)
         if function == "Fn::Or":
-            return any(_rule_value(a, values) for a in argument)
+            return any(value(a) for a in argument)
         if function == "Fn::Contains":
-            haystack, needle = (_rule_value(a, values) for a in argument)
+            haystack, needle = (value(a) for a in argument)
             return str(needle) in [str(h) for h in haystack]
         raise NotImplementedError(f"rule function {function} is not modelled by the twin")
     return node
@@ -357,6 +365,26 @@ def validate_rules(template: dict[str, Any], values: dict[str, Any]) -> None:
             raise _validation_error(
                 f"Template error: rule {name}: {assertion.get('AssertDescription', 'failed')}"
             )
+
+
+def resources_to_create(template: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """The logical IDs of the resources whose Condition holds for these values."""
+    conditions = template.get("Conditions", {})
+    return [
+        logical_id
+        for logical_id, resource in template.get("Resources", {}).items()
+        if "Condition" not in resource
+        or _rule_value({"Condition": resource["Condition"]}, values, conditions)
+    ]
+
+
+def validate_not_empty(template: dict[str, Any], values: dict[str, Any]) -> None:
+    """CloudFormation refuses a stack with nothing to create (docs/aws-facts.md §H)."""
+    if not resources_to_create(template, values):
+        raise _validation_error(
+            "Template format error: At least one Resources member must be defined "
+            "(every resource's Condition is false for these parameters)."
+        )
 
 
 def _effective_values(template: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -412,6 +440,8 @@ def check_template(
     values = {**_effective_values(template, given), **(pseudo or {})}
     validate_parameters(template, values)
     validate_rules(template, values)
+    if pseudo is not None:  # a stack, or a StackSet's instance: its conditions can be decided
+        validate_not_empty(template, values)
 
 
 # -- StackSets --------------------------------------------------------------------------------
@@ -623,14 +653,17 @@ def _install_template_parsing() -> None:
 
 
 def _pseudo(backend: Any) -> dict[str, str]:
-    region = str(backend.region_name)
+    return _pseudo_of(str(backend.account_id), str(backend.region_name))
+
+
+def _pseudo_of(account: str, region: str) -> dict[str, str]:
     partition = (
         "aws-cn"
         if region.startswith("cn-")
         else ("aws-us-gov" if region.startswith("us-gov-") else "aws")
     )
     return {
-        "AWS::AccountId": str(backend.account_id),
+        "AWS::AccountId": account,
         "AWS::Region": region,
         "AWS::Partition": partition,
     }
@@ -682,6 +715,84 @@ def _install_validation() -> None:
     backend.create_stack = create_stack
     backend.create_stack_set = create_stack_set
     backend.update_stack = update_stack
+
+
+def _install_stack_instances() -> None:
+    """A StackSet instance whose stack CloudFormation would refuse (a Rule, an empty stack)
+    fails by itself, as in AWS: OUTDATED with the reason, its operation FAILED; the other
+    instances are made. Stock moto checks nothing per instance."""
+    from moto.cloudformation import models as cfn_models
+    from moto.cloudformation.exceptions import ValidationError
+
+    instance_class = cfn_models.StackInstance
+    original_init = instance_class.__init__
+    original_to_dict = instance_class.to_dict
+    original_delete = instance_class.delete
+
+    def init(
+        self: Any,
+        account_id: str,
+        region_name: str,
+        stackset_id: str,
+        stack_name: str,
+        name: str,
+        template: str,
+        parameters: Any,
+        permission_model: str,
+    ) -> None:
+        self.twin_failure = None
+        if _active:
+            try:
+                check_template(template, parameters or [], _pseudo_of(account_id, region_name))
+            except ValidationError as refused:
+                self.twin_failure = refused.message
+                self.account_id, self.region_name = account_id, region_name
+                self.stackset_id, self.stack_name, self.name = stackset_id, stack_name, name
+                self.template, self.parameters = template, parameters or []
+                self.permission_model, self.stack = permission_model, None
+                return
+        original_init(
+            self,
+            account_id,
+            region_name,
+            stackset_id,
+            stack_name,
+            name,
+            template,
+            parameters,
+            permission_model,
+        )
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        described: dict[str, Any] = original_to_dict(self)
+        if getattr(self, "twin_failure", None):
+            described.update(
+                Status="OUTDATED",
+                StatusReason=self.twin_failure,
+                StackInstanceStatus={"DetailedStatus": "FAILED"},
+            )
+        return described
+
+    def delete(self: Any) -> None:
+        if self.stack is not None:
+            original_delete(self)
+
+    instance_class.__init__ = init  # type: ignore[method-assign]
+    instance_class.to_dict = to_dict  # type: ignore[method-assign]
+    instance_class.delete = delete  # type: ignore[method-assign]
+
+    stack_set_class = cfn_models.StackSet
+    original_create = stack_set_class.create_stack_instances
+
+    def create_stack_instances(self: Any, *args: Any, **kwargs: Any) -> str:
+        before = {id(i) for i in self.instances.stack_instances}
+        operation_id: str = original_create(self, *args, **kwargs)
+        made = [i for i in self.instances.stack_instances if id(i) not in before]
+        if any(getattr(i, "twin_failure", None) for i in made):
+            self.get_operation(operation_id)["Status"] = "FAILED"
+        return operation_id
+
+    stack_set_class.create_stack_instances = create_stack_instances  # type: ignore[method-assign]
 
 
 _INSTALLED = False
@@ -768,6 +879,7 @@ def install() -> None:
     _install_function_properties()
     _install_layers()
     _install_validation()
+    _install_stack_instances()
     _install_template_parsing()
     _install_dynamic_references()
     _install_resource_names()

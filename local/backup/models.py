@@ -81,12 +81,20 @@ def api_created_by(created_by: dict[str, str] | None) -> dict[str, str] | None:
     }
 
 
-def validate_lifecycle(lifecycle: dict[str, Any] | None) -> None:
-    """AWS Backup's lifecycle rules, for every operation that takes one (§B.4)."""
+def validate_lifecycle(lifecycle: dict[str, Any] | None, *, lone_cold_minus_one: bool) -> None:
+    """AWS Backup's lifecycle rules, for every operation that takes one (§B.4).
+
+    AWS documents -1 only for both days together ("keep forever", §H). A -1 cold day beside a
+    positive DeleteAfterDays is refused unless `lone_cold_minus_one` says AWS accepts it.
+    """
     if not lifecycle:
         return
     delete = lifecycle.get("DeleteAfterDays")
     cold = lifecycle.get("MoveToColdStorageAfterDays")
+    if cold == -1 and delete not in (None, -1) and not lone_cold_minus_one:
+        raise invalid_parameter(
+            "Invalid lifecycle. MoveToColdStorageAfterDays can be -1 only with DeleteAfterDays -1"
+        )
     for name, value in (("DeleteAfterDays", delete), ("MoveToColdStorageAfterDays", cold)):
         if value is not None and not isinstance(value, int):
             raise invalid_parameter(f"Invalid lifecycle. {name} must be a number")

@@ -10,9 +10,10 @@ cites the fact it models (aws-facts.md):
 - ListCopyJobs and ListRecoveryPointsByBackupVault take AWS's filters, newest first, paged.
 - UpdateRecoveryPointLifecycle: continuous points and locked vaults refuse it; fields left out
   become null; no cold change once cold (§B.4). A DeleteAfterDays shorter than the point's age
-  expires it now, and it is deleted within 8 hours (§B.5). `accept_cold_minus_one` decides
-  what AWS does not document: whether a lone MoveToColdStorageAfterDays of -1 (cancelling a
-  pending cold move) is accepted.
+  expires it now, and it is deleted within 8 hours (§B.5).
+- Every Lifecycle (StartBackupJob, StartCopyJob, UpdateRecoveryPointLifecycle) takes -1 only
+  for both days together, as documented (§H); `accept_cold_minus_one = True` plays the
+  undocumented outcome where a lone -1 cold day (cancelling a pending cold move) is accepted.
 - Vault access policies are stored and read back; one the twin could not evaluate is refused
   loudly rather than half applied (local/policy.py).
 """
@@ -143,7 +144,12 @@ class BackupApi:
         self.clock = clock
         self.store = store
         self.scheduler = scheduler
-        self.accept_cold_minus_one = True
+        # What AWS does not document: a lone MoveToColdStorageAfterDays of -1. Refused by
+        # default, as the strict answer is the one the workflow must survive (§H).
+        self.accept_cold_minus_one = False
+
+    def validate(self, lifecycle: dict[str, Any] | None) -> None:
+        validate_lifecycle(lifecycle, lone_cold_minus_one=self.accept_cold_minus_one)
 
     # -- jobs --------------------------------------------------------------------------------
     def api_start_backup_job(self, account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +158,7 @@ class BackupApi:
             raise invalid_parameter(f"Invalid IamRoleArn {p['IamRoleArn']}")
         with self.store.lock:
             self.store.vault_or_404(account, region, p["BackupVaultName"])
-            validate_lifecycle(p.get("Lifecycle"))
+            self.validate(p.get("Lifecycle"))
             token = p.get("IdempotencyToken")
             known = self.store.started_with(token, "backup", account, region)
             if known is not None:
@@ -196,7 +202,7 @@ class BackupApi:
             )
         if not ROLE_ARN.match(p["IamRoleArn"]):
             raise invalid_parameter(f"Invalid IamRoleArn {p['IamRoleArn']}")
-        validate_lifecycle(p.get("Lifecycle"))
+        self.validate(p.get("Lifecycle"))
         with self.store.lock:
             token = p.get("IdempotencyToken")
             known = self.store.started_with(token, "copy", account, region)
@@ -297,15 +303,7 @@ class BackupApi:
             requested = {k: v for k, v in (p.get("Lifecycle") or {}).items() if v is not None}
             requested.pop("DeleteAfterEvent", None)
             cold = requested.get("MoveToColdStorageAfterDays")
-            if (
-                cold == -1
-                and requested.get("DeleteAfterDays") not in (None, -1)
-                and not self.accept_cold_minus_one
-            ):
-                raise invalid_parameter(
-                    "Invalid lifecycle. MoveToColdStorageAfterDays must be positive"
-                )
-            validate_lifecycle(requested)
+            self.validate(requested)
             now = self.clock.now()
             if point.storage_class(now) == "COLD" and cold != point.lifecycle.get(
                 "MoveToColdStorageAfterDays"

@@ -28,7 +28,6 @@ from local.backup.models import (
     continuous_arn,
     default_role,
     resource_type_of,
-    validate_lifecycle,
 )
 from local.backup.responses import BackupApi
 from local.clock import VirtualClock
@@ -158,9 +157,9 @@ class BackupTwin:
         actions = tuple(a if isinstance(a, CopyAction) else CopyAction(a) for a in copy_actions)
         with self.store.lock:
             self.store.vault_or_404(account, region, vault_name)
-            validate_lifecycle(lifecycle)
+            self.api.validate(lifecycle)
             for action in actions:
-                validate_lifecycle(action.lifecycle)
+                self.api.validate(action.lifecycle)
             if plan is not None:
                 plan.account, plan.region = plan.account or account, plan.region or region
             job = self.scheduler.create_backup_job(

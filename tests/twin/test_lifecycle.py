@@ -196,20 +196,45 @@ def test_a_retention_shorter_than_the_age_expires_the_point_and_deletes_it(
     assert code == "ResourceNotFoundException"
 
 
-@pytest.mark.parametrize("accepted", [True, False])
-def test_a_lone_cold_minus_one_is_configurable(layout: Layout, twin: Twin, accepted: bool) -> None:
-    """§B.4 [UNCERTAIN]: the reference cancels a pending cold move with
-    MoveToColdStorageAfterDays=-1 alone; whether AWS accepts it is not documented."""
-    twin.backup.accept_cold_minus_one = accepted
+def test_a_lone_cold_minus_one_is_refused_by_default_everywhere_a_lifecycle_goes(
+    layout: Layout, twin: Twin
+) -> None:
+    """aws-facts.md §H (Lifecycle -1): AWS documents -1 only for both days together; the twin
+    answers the undocumented lone -1 with the strict InvalidParameterValueException."""
+    arn = point(layout, {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 400})
+    lone = {"MoveToColdStorageAfterDays": -1, "DeleteAfterDays": 200}
+    code, message = update_error(layout, arn, lone)
+    assert code == "InvalidParameterValueException"
+    assert "-1 only with DeleteAfterDays -1" in message
+    assert describe(layout, arn)["Lifecycle"]["MoveToColdStorageAfterDays"] == 30
+    code, _, _ = error_of(
+        layout.source.start_copy_job,
+        RecoveryPointArn=arn,
+        SourceBackupVaultName=VAULT,
+        DestinationBackupVaultArn=layout.to_backup_region,
+        IamRoleArn=role(),
+        Lifecycle=lone,
+    )
+    assert code == "InvalidParameterValueException"
+    assert layout.source.list_copy_jobs()["CopyJobs"] == []
+
+    forever = {"MoveToColdStorageAfterDays": -1, "DeleteAfterDays": -1}
+    assert update(layout, arn, forever)["Lifecycle"] == forever
+    # Leaving the cold day out is the documented way to drop it: AWS stores null (§B.4).
+    assert update(layout, arn, {"DeleteAfterDays": 200})["Lifecycle"] == {"DeleteAfterDays": 200}
+
+
+def test_a_lone_cold_minus_one_can_be_accepted_to_play_the_other_outcome(
+    layout: Layout, twin: Twin
+) -> None:
+    """aws-facts.md §B.4 [UNCERTAIN]: the reference cancels a pending cold move with
+    MoveToColdStorageAfterDays=-1 alone; `accept_cold_minus_one` plays AWS accepting it."""
+    twin.backup.accept_cold_minus_one = True
     arn = point(layout, {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 400})
     lifecycle = {"MoveToColdStorageAfterDays": -1, "DeleteAfterDays": 200}
-    if accepted:
-        updated = update(layout, arn, lifecycle)
-        assert updated["Lifecycle"] == lifecycle
-        assert "MoveToColdStorageAt" not in updated["CalculatedLifecycle"]
-    else:
-        assert update_error(layout, arn, lifecycle)[0] == "InvalidParameterValueException"
-        assert describe(layout, arn)["Lifecycle"]["MoveToColdStorageAfterDays"] == 30
+    updated = update(layout, arn, lifecycle)
+    assert updated["Lifecycle"] == lifecycle
+    assert "MoveToColdStorageAt" not in updated["CalculatedLifecycle"]
 
 
 def test_storage_class_and_calculated_lifecycle_follow_the_clock_to_deletion(

@@ -57,7 +57,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "moto.backup.urls": ("url_paths", "response"),
     "moto.backup.models": ("backup_backends",),
     "moto.cloudformation.parsing": ("get_model_map", "get_name_type_map"),
-    "moto.cloudformation.models": ("CloudFormationBackend",),
+    "moto.cloudformation.models": ("CloudFormationBackend", "StackInstance", "StackSet"),
     "moto.core.responses": ("BaseResponse",),
     "moto.sts.models": ("STSBackend",),
     "moto.sts.responses": ("TokenResponse",),
@@ -86,6 +86,8 @@ METHODS: dict[str, tuple[str, ...]] = {
     "moto.awslambda.models.LambdaFunction": ("_invoke_lambda", "_get_layers_data", "invoke"),
     "moto.awslambda.models.LambdaBackend": ("invoke",),
     "moto.backup.responses.BackupResponse": ("call_action",),
+    "moto.cloudformation.models.StackInstance": ("__init__", "to_dict", "delete"),
+    "moto.cloudformation.models.StackSet": ("create_stack_instances", "get_operation"),
     "moto.cloudformation.models.CloudFormationBackend": (
         "create_stack",
         "create_stack_set",

@@ -4,6 +4,7 @@
     backup-events rerun ...                   re-run failed executions (dry run unless --apply)
     backup-events backfill ...                start executions for unfinished backups (idem)
     backup-events status ...                  what is finished, failed or stuck (read-only)
+    backup-events preflight ...               what would make copies fail (read-only)
 
 Each subcommand is one module of this package with `configure(parser)` and `run(args, env)`.
 """
@@ -14,7 +15,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from backup_events import __version__, backfill, deploy, rerun, status
+from backup_events import __version__, backfill, deploy, preflight, rerun, status
 from backup_events.sessions import Environment
 
 PROGRAM = "backup-events"
@@ -22,10 +23,8 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "deploy": (deploy, "deploy the template as a stack or a StackSet"),
     "rerun": (rerun, "re-run failed executions: redrive, or start anew"),
     "backfill": (backfill, "start executions for backups the workflow never finished"),
-    "status": (
-        status,
-        "executions, stuck backups, error queues and alarms, per account and Region",
-    ),
+    "status": (status, "executions, stuck backups, error queues and alarms, everywhere"),
+    "preflight": (preflight, "what would make copies fail, checked before they do"),
 }
 
 

@@ -160,6 +160,19 @@ def test_status_shows_every_place_the_stuck_backup_the_failure_and_the_unreachab
     assert report["exitCode"] == 1
 
 
+@pytest.mark.usefixtures("wide")
+def test_preflight_checks_every_reachable_place_and_names_the_unreachable_one(
+    twin: Twin, troubles: Troubles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert backup_events(twin, "preflight", *ORGANIZATION) == 1
+    out = capsys.readouterr().out
+    for region in ORGANIZATION_REGIONS:
+        machine = state_machine_in(twin, RESOURCE_ACCOUNT, region)
+        assert f"Preflight of {machine}" in out
+    assert f"Unreachable: account {SECOND_RESOURCE_ACCOUNT}" in out
+
+
 def test_rerun_and_backfill_across_the_organization_plan_first_and_act_with_apply(
     twin: Twin, troubles: Troubles, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,13 +8,16 @@ never start a copy or touch a retention.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from local.accounts import RESOURCE_ACCOUNT
+from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
+from local.workflow import LEDGER_TABLE
+from tasks.events import finish_request
 from tests.support import load_event
 from tests.unit.conftest import World
 
@@ -29,8 +32,18 @@ class Real:
     world: World
     event: dict[str, Any]
     original: str
-    copy_job_id: str
+    known: list[dict[str, Any]]  # the wait states' outputs: the execution's $copies
     other: str  # another backup, not copied
+    workflow: str
+
+    @property
+    def copy(self) -> dict[str, Any]:
+        """The first copy state's output, as the wait state receives it."""
+        return {
+            "CopyJobId": self.known[0]["CopyJobId"],
+            "State": "CREATED",
+            "DestinationBackupVaultArn": self.known[0]["DestinationBackupVaultArn"],
+        }
 
     def event_with(self, **changes: Any) -> dict[str, Any]:
         return {**self.event, **changes}
@@ -38,15 +51,59 @@ class Real:
     def detail_with(self, **changes: Any) -> dict[str, Any]:
         return {**self.event, "detail": {**self.event["detail"], **changes}}
 
+    def finishing(self, **changes: Any) -> dict[str, Any]:
+        """The "Backup Needs Finishing" event the reconciliation would write for the backup."""
+        event = finish_request(
+            event_id="756ee994-8f8a-5d05-9e62-cca969e8d0c7",
+            account=RESOURCE_ACCOUNT,
+            region=MAIN_REGION,
+            time="2026-11-21T03:00:00Z",
+            recovery_point_arn=self.original,
+            vault_arn=self.event["detail"]["backupVaultArn"],
+            reason="no verified copy",
+        )
+        return {**event, **changes}
+
+    def reconcile(self, **changes: Any) -> dict[str, Any]:
+        settings = self.world.settings
+        return {
+            "Execution": "reconcile-1",
+            "Account": RESOURCE_ACCOUNT,
+            "Region": MAIN_REGION,
+            "WorkflowArn": self.workflow,
+            "VaultName": settings.vault_name,
+            "BackupAccountId": settings.backup_account,
+            "BackupRegion": settings.backup_region,
+            "BackupRegionAlternate": settings.alternate_region,
+            "NewDeleteAfterDays": settings.new_delete_after_days,
+            "CopyScheduledBackups": False,
+            "EnableUpdateLifecycle": True,
+            "CopyReaderRoleArn": self.world.reader_role_arn,
+            "LedgerTableName": LEDGER_TABLE,
+            "HorizonDays": 14,
+            "MaxStarts": 10,
+            "MaxRedrives": 3,
+            "MaxReports": 200,
+            "Now": self.world.twin.clock.iso_now(),
+            **changes,
+        }
+
 
 @pytest.fixture(scope="module")
 def real(shared_world: World) -> Real:
     world = shared_world
     event = world.backup_event()
     original = event["resources"][0]
-    world.copy_both(original)
-    copy_job_id = world.copy_jobs(original, world.destinations[0])[0].job_id
-    return Real(world, event, original, copy_job_id, world.backup())
+    known = world.copy_both(original)
+    other = world.backup()
+    workflow = world.twin.client(
+        "stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION
+    ).create_state_machine(
+        name="BackupEvents",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn=f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/StateMachine",
+    )["stateMachineArn"]
+    return Real(world, event, original, known, other, workflow)
 
 
 @dataclass(frozen=True)
@@ -256,55 +313,91 @@ CASES: dict[str, Case] = {
         "InvalidInput",
         "input.DestinationBackupVaultArn",
     ),
+    "copy with a user as the copy reader": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(
+            r.original, CopyReaderRoleArn=f"arn:aws:iam::{RESOURCE_ACCOUNT}:user/alice"
+        ),
+        "InvalidInput",
+        "input.CopyReaderRoleArn",
+    ),
+    "copy without Now": Case(
+        "StartCopyJob",
+        lambda r: r.world.copy_input(r.original, Now=None),
+        "InvalidInput",
+        "input.Now is required",
+    ),
     # -- DescribeCopyJob -----------------------------------------------------------------
     "Now without a time zone": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, r.copy_job_id, Now="2026-11-20T07:00:00"),
+        lambda r: r.world.wait_input(r.original, r.copy, Now="2026-11-20T07:00:00"),
         "InvalidInput",
         "has no time zone",
     ),
     "WaitingSince not a timestamp": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, r.copy_job_id, WaitingSince="an hour ago"),
+        lambda r: r.world.wait_input(r.original, r.copy, WaitingSince="an hour ago"),
         "InvalidInput",
         "input.WaitingSince",
     ),
     "time limit as text": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, r.copy_job_id, TimeLimitSeconds="259200"),
+        lambda r: r.world.wait_input(r.original, r.copy, TimeLimitSeconds="259200"),
         "InvalidInput",
         "input.TimeLimitSeconds",
     ),
+    "copy state output not an object": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(r.original, r.copy, Copy="8E9F0A1B"),
+        "InvalidInput",
+        "input.Copy: expected a JSON object",
+    ),
     "copy job id with a slash": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, "../backup-jobs/x"),
+        lambda r: r.world.wait_input(r.original, {**r.copy, "CopyJobId": "../backup-jobs/x"}),
         "InvalidInput",
-        "input.CopyJobId",
+        "input.Copy.CopyJobId",
     ),
-    "copy job that does not exist": Case(
+    "copy to a destination that is not a vault": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, "8E9F0A1B-2C3D-4E5F-A6B7-C8D9E0F1A2B3"),
-        "ResourceNotFoundException",
+        lambda r: r.world.wait_input(
+            r.original, {**r.copy, "DestinationBackupVaultArn": "BackupEvents-Sample"}
+        ),
+        "InvalidInput",
+        "input.Copy.DestinationBackupVaultArn",
+    ),
+    "copy job AWS does not know, of a backup with no copy": Case(
+        "DescribeCopyJob",
+        lambda r: r.world.wait_input(
+            r.other, {**r.copy, "CopyJobId": "8E9F0A1B-2C3D-4E5F-A6B7-C8D9E0F1A2B3"}
+        ),
+        "CopyJobNotFound",
+        "holds no copy of",
+    ),
+    "copy job AWS does not know, with the original of another backup": Case(
+        "DescribeCopyJob",
+        lambda r: {
+            **r.world.wait_input(
+                r.other, {**r.copy, "CopyJobId": "8E9F0A1B-2C3D-4E5F-A6B7-C8D9E0F1A2B3"}
+            ),
+            "Original": r.world.original(r.original),
+        },
+        "InvalidInput",
+        "Original.RecoveryPointArn is",
     ),
     "wait on a copy job of another recovery point": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.other, r.copy_job_id),
+        lambda r: r.world.wait_input(r.other, r.copy),
         "InvalidInput",
         "not the original",
     ),
     "wait without the recovery point": Case(
         "DescribeCopyJob",
-        lambda r: r.world.wait_input(r.original, r.copy_job_id, RecoveryPointArn=None),
+        lambda r: r.world.wait_input(r.original, r.copy, RecoveryPointArn=None),
         "InvalidInput",
         "input.RecoveryPointArn is required",
     ),
     # -- VerifyCopies --------------------------------------------------------------------
-    "cut of a backup that has no copies": Case(
-        "CutRetention",
-        lambda r: r.world.cut_input(r.other),
-        "CopiesNotVerified",
-        "no completed copy in",
-    ),
     "one destination": Case(
         "VerifyCopies",
         lambda r: r.world.verify_input(r.original, Destinations=r.world.destinations[:1]),
@@ -317,47 +410,177 @@ CASES: dict[str, Case] = {
         "InvalidInput",
         "input.Region",
     ),
+    "verify with the original of another backup": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, Original=r.world.original(r.other)),
+        "InvalidInput",
+        "Original.RecoveryPointArn is",
+    ),
+    "verify without the original": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, Original=None),
+        "InvalidInput",
+        "input.Original is required",
+    ),
+    "known copies not a list": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, KnownCopies=r.known[0]),
+        "InvalidInput",
+        "KnownCopies: expected a list",
+    ),
+    "known copy that is a vault": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(
+            r.original,
+            [{**r.known[0], "DestinationRecoveryPointArn": r.world.destinations[0]}],
+        ),
+        "InvalidInput",
+        "KnownCopies[].DestinationRecoveryPointArn",
+    ),
+    "verify with Now not a timestamp": Case(
+        "VerifyCopies",
+        lambda r: r.world.verify_input(r.original, r.known, Now="now"),
+        "InvalidInput",
+        "input.Now",
+    ),
     # -- CutRetention (both copies exist: only the bad input may stop the cut) ------------
+    "cut of a backup that has no copies": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.other),
+        "CopiesNotVerified",
+        "no copy of",
+    ),
     "NewDeleteAfterDays zero": Case(
         "CutRetention",
-        lambda r: r.world.cut_input(r.original, NewDeleteAfterDays=0),
+        lambda r: r.world.cut_input(r.original, r.known, NewDeleteAfterDays=0),
         "InvalidInput",
         "input.NewDeleteAfterDays",
     ),
     "NewDeleteAfterDays true": Case(
         "CutRetention",
-        lambda r: r.world.cut_input(r.original, NewDeleteAfterDays=True),
+        lambda r: r.world.cut_input(r.original, r.known, NewDeleteAfterDays=True),
         "InvalidInput",
         "input.NewDeleteAfterDays",
     ),
-    "cut with both destinations in one region": Case(
+    "cut naming one destination twice": Case(
         "CutRetention",
         lambda r: r.world.cut_input(
-            r.original,
-            Destinations=[
-                r.world.destinations[0],
-                r.world.destinations[0].replace("BackupEvents-Sample", "Other"),
-            ],
+            r.original, r.known, Destinations=[r.world.destinations[0]] * 2
         ),
         "InvalidInput",
         "two different regions",
     ),
     "cut with Now not a timestamp": Case(
         "CutRetention",
-        lambda r: r.world.cut_input(r.original, Now=1763614800),
+        lambda r: r.world.cut_input(r.original, r.known, Now=1763614800),
         "InvalidInput",
         "input.Now",
     ),
     "cut of a recovery point in another vault": Case(
         "CutRetention",
-        lambda r: r.world.cut_input(r.original, BackupVaultName="Default"),
+        lambda r: r.world.cut_input(r.original, r.known, BackupVaultName="Default"),
         "ResourceNotFoundException",
     ),
     "cut of another region's recovery point": Case(
         "CutRetention",
-        lambda r: r.world.cut_input(r.original, RecoveryPointArn=other_region(r.original)),
+        lambda r: r.world.cut_input(r.original, r.known, RecoveryPointArn=other_region(r.original)),
         "InvalidInput",
         "is in region us-west-2",
+    ),
+    "cut with a ledger table name that is not one": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, r.known, LedgerTableName="cut ledger"),
+        "InvalidInput",
+        "input.LedgerTableName",
+    ),
+    "cut with a ledger table that does not exist": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, r.known, LedgerTableName="NoSuchLedger"),
+        "ResourceNotFoundException",
+    ),
+    "cut with the copy reader missing": Case(
+        "CutRetention",
+        lambda r: r.world.cut_input(r.original, r.known, CopyReaderRoleArn=None),
+        "InvalidInput",
+        "input.CopyReaderRoleArn is required",
+    ),
+    # -- DescribeRecoveryPoint: "Backup Needs Finishing" -------------------------------------
+    "finish request not from this product": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.finishing(source="aws.backup")),
+        "InvalidInput",
+        "input.source: expected 'backup-events'",
+    ),
+    "finish request without a recovery point": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.finishing(resources=[])),
+        "InvalidInput",
+        "the recovery point to finish is required",
+    ),
+    "finish request of another account": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.finishing(account=OTHER_ACCOUNT)),
+        "InvalidInput",
+        f"comes from account {OTHER_ACCOUNT}",
+    ),
+    "finish request for another vault": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(
+            r,
+            r.finishing(
+                detail={
+                    "backupVaultArn": r.event["detail"]["backupVaultArn"].replace(
+                        "BackupEvents-Sample", "Default"
+                    ),
+                    "backupVaultName": "Default",
+                }
+            ),
+        ),
+        "InvalidInput",
+        "The backup vault is",
+    ),
+    "finish request for another region's recovery point": Case(
+        "DescribeRecoveryPoint",
+        lambda r: describe(r, r.finishing(resources=[other_region(r.original)])),
+        "InvalidInput",
+        "is in region us-west-2",
+    ),
+    # -- FindUnfinishedBackups -------------------------------------------------------------
+    "reconcile a workflow that is not a state machine": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(WorkflowArn=r.world.destinations[0]),
+        "InvalidInput",
+        "input.WorkflowArn",
+    ),
+    "reconcile with no horizon": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(HorizonDays=0),
+        "InvalidInput",
+        "input.HorizonDays",
+    ),
+    "reconcile with unbounded redrives": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(MaxRedrives=11),
+        "InvalidInput",
+        "input.MaxRedrives",
+    ),
+    "reconcile with NewDeleteAfterDays as text": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(NewDeleteAfterDays="7"),
+        "InvalidInput",
+        "input.NewDeleteAfterDays",
+    ),
+    "reconcile with the cut switch misspelt": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(EnableUpdateLifecycle="yes"),
+        "InvalidInput",
+        "input.EnableUpdateLifecycle",
+    ),
+    "reconcile with the backup region as its alternate": Case(
+        "FindUnfinishedBackups",
+        lambda r: r.reconcile(BackupRegionAlternate=r.world.settings.backup_region),
+        "InvalidInput",
+        "must differ",
     ),
 }
 
@@ -370,13 +593,14 @@ def no_writes(real: Real) -> Iterator[None]:
 
 
 def test_there_are_enough_cases_and_every_task_has_some() -> None:
-    assert len(CASES) >= 20
+    assert len(CASES) >= 40
     assert {case.task for case in CASES.values()} == {
         "DescribeRecoveryPoint",
         "StartCopyJob",
         "DescribeCopyJob",
         "VerifyCopies",
         "CutRetention",
+        "FindUnfinishedBackups",
     }
 
 
@@ -393,7 +617,18 @@ def test_a_malformed_input_fails_by_name_without_writing(real: Real, name: str) 
 def test_the_valid_inputs_these_cases_start_from_do_succeed(real: Real) -> None:
     # Without this, a case could pass because its base input was broken to begin with.
     world = real.world
-    assert world.run("DescribeRecoveryPoint", describe(real))["RecoveryPointArn"] == real.original
-    assert world.run("StartCopyJob", world.copy_input(real.original))["Started"] is False
-    assert world.run("DescribeCopyJob", world.wait_input(real.original, real.copy_job_id))
-    assert world.run("VerifyCopies", world.verify_input(real.original))["Verified"] is True
+    with world.nothing_written():
+        described = world.run("DescribeRecoveryPoint", describe(real))
+        assert described["RecoveryPointArn"] == real.original
+        finishing = world.run("DescribeRecoveryPoint", describe(real, real.finishing()))
+        assert finishing["Trigger"] == "Finish"
+        assert world.run("StartCopyJob", world.copy_input(real.original))["Started"] is False
+        waited = world.run("DescribeCopyJob", world.wait_input(real.original, real.copy))
+        assert waited["State"] == "COMPLETED"
+        verified = world.run("VerifyCopies", world.verify_input(real.original, real.known))
+        assert verified["Verified"] is True
+        assert world.run("FindUnfinishedBackups", real.reconcile())["Counts"]["Originals"] == 2
+    # The cut is the one valid input that writes; it runs last, on this module's own twin.
+    assert world.run("CutRetention", world.cut_input(real.original, real.known))["Action"] == (
+        "update"
+    )

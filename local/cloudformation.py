@@ -49,12 +49,54 @@ def powertools_layer_arn(region: str, runtime: str = "python3.13", arch: str = "
     return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{name}:{POWERTOOLS_VERSION}"
 
 
+# The commercial Regions where Powertools publishes its layer and these parameters; none in
+# GovCloud or China (aws-facts.md §H, Powertools layer Regions).
+POWERTOOLS_REGIONS = frozenset(
+    {
+        "af-south-1",
+        "ap-east-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ca-central-1",
+        "ca-west-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "il-central-1",
+        "me-central-1",
+        "me-south-1",
+        "mx-central-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+    }
+)
+POWERTOOLS_PARAMETER_PREFIX = "/aws/service/powertools/"
+
+
 def publish_powertools_parameters(account: str, region: str) -> None:
-    """The public SSM parameters AWS publishes for the layer (aws-facts.md §E.5)."""
+    """The public SSM parameters Powertools publishes for its layer (aws-facts.md §E.5), in the
+    Regions where it does; elsewhere they do not exist."""
     from datetime import UTC, datetime
 
     from moto.ssm.models import Parameter, ssm_backends
 
+    if region not in POWERTOOLS_REGIONS:
+        return
     parameters = ssm_backends[account][region]._parameters
     for runtime in ("python3.12", "python3.13", "python3.14"):
         for arch in ("arm64", "x86_64"):
@@ -75,6 +117,29 @@ def publish_powertools_parameters(account: str, region: str) -> None:
                     data_type="text",
                 )
             )
+
+
+def _install_public_parameters() -> None:
+    """Public parameters exist for every account of a Region: they appear when first read."""
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original_get = SimpleSystemManagerBackend.get_parameter
+    original_get_many = SimpleSystemManagerBackend.get_parameters
+
+    def publish_for(backend: Any, names: list[str]) -> None:
+        if _active and any(str(n).startswith(POWERTOOLS_PARAMETER_PREFIX) for n in names):
+            publish_powertools_parameters(backend.account_id, backend.region_name)
+
+    def get_parameter(self: Any, name: str) -> Any:
+        publish_for(self, [name])
+        return original_get(self, name)
+
+    def get_parameters(self: Any, names: list[str]) -> Any:
+        publish_for(self, names)
+        return original_get_many(self, names)
+
+    SimpleSystemManagerBackend.get_parameter = get_parameter  # type: ignore[method-assign]
+    SimpleSystemManagerBackend.get_parameters = get_parameters  # type: ignore[method-assign]
 
 
 class _TwinResource(CloudFormationModel):
@@ -880,6 +945,7 @@ def install() -> None:
     _install_layers()
     _install_validation()
     _install_stack_instances()
+    _install_public_parameters()
     _install_template_parsing()
     _install_dynamic_references()
     _install_resource_names()

@@ -26,6 +26,7 @@ import re
 import threading
 import types
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from local.accounts import acting_as, pin_caller
@@ -42,15 +43,22 @@ class StepFunctionsTwin:
         self.clock = clock
         self.router = router
         self.executions: dict[str, Any] = {}
+        # Called with (execution, status) at every status change: metrics, for one.
+        self.status_listeners: list[Callable[[Any, str], None]] = []
         # AWS's Step Functions Local MockConfigFile, for executions started as "<arn>#<case>".
         self.mock_config: dict[str, Any] = {"StateMachines": {}, "MockedResponses": {}}
 
     def started(self, execution: Any) -> None:
         self.executions[execution.exec_arn] = execution
-        self._announce(execution, "RUNNING")
+        self._changed(execution, "RUNNING")
 
     def finished(self, execution: Any) -> None:
-        self._announce(execution, str(execution.exec_status.value))
+        self._changed(execution, str(execution.exec_status.value))
+
+    def _changed(self, execution: Any, status: str) -> None:
+        for listener in self.status_listeners:
+            listener(execution, status)
+        self._announce(execution, status)
 
     def _announce(self, execution: Any, status: str) -> None:
         """ "Step Functions Execution Status Change" in the execution's account and region."""
@@ -439,6 +447,15 @@ def _install_inline_evaluation() -> None:
 
     execute_state.Thread = _thread_factory  # type: ignore[attr-defined]
     program.threading = types.SimpleNamespace(Thread=_thread_factory)  # type: ignore[attr-defined]
+    # A Map's inline iterations too: in a thread of their own they would act as no account
+    # (the execution's account is the participant thread's) and sleep outside the clock.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        inline_iteration_component,
+    )
+
+    inline_iteration_component.threading = types.SimpleNamespace(  # type: ignore[attr-defined]
+        Thread=_thread_factory
+    )
 
 
 _PARSED: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from local import accounts, backup, cloudformation, iam, lambdas, stepfunctions
+from local import accounts, backup, cloudformation, cloudwatch, iam, lambdas, stepfunctions
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -40,6 +40,7 @@ def install_patches() -> None:
     """Patch moto once per process; every patch is inert while no twin runs."""
     accounts.install()
     iam.install()
+    cloudwatch.install()
     lambdas.install()
     stepfunctions.install()
     backup.install()
@@ -62,6 +63,8 @@ class Twin:
         self.lambdas = LambdaRuntime()
         self.stepfunctions = StepFunctionsTwin(self.clock, self.router)
         self.iam = iam.Authorizer(self.organization)
+        self.cloudwatch = cloudwatch.CloudWatchTwin(self.clock)
+        self.stepfunctions.status_listeners.append(self.cloudwatch.execution_status)
         # Lambda keeps moto's Docker backend selected: local/lambdas.py replaces the Docker
         # call itself, so functions really run (the no-Docker backend only echoes canned text).
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -80,6 +83,7 @@ class Twin:
         """Point moto's patches at this twin's parts (or back at stock moto)."""
         accounts.activate(self.clock if on else None)
         iam.activate(self.iam if on else None)
+        cloudwatch.activate(self.cloudwatch if on else None)
         lambdas.activate(self.lambdas if on else None)
         stepfunctions.activate(self.stepfunctions if on else None)
         backup.activate(self.backup if on else None)
@@ -92,9 +96,6 @@ class Twin:
         self._mock.start()
         Twin._running = self
         self._activate(True)
-        for account in sorted(self.organization.members):
-            for region in ALL_REGIONS:
-                cloudformation.publish_powertools_parameters(account, region)
         return self
 
     def __exit__(

@@ -8,6 +8,8 @@ cites the fact it models (aws-facts.md):
   an IdempotencyToken already used in the account and region (§B.1); cold and continuous
   points cannot be copied.
 - ListCopyJobs and ListRecoveryPointsByBackupVault take AWS's filters, newest first, paged.
+  With `listing_lag`, a job that finished (or a point completed) less than that long ago is
+  not listed yet, though DescribeCopyJob and DescribeRecoveryPoint already show it.
 - UpdateRecoveryPointLifecycle: continuous points and locked vaults refuse it; fields left out
   become null; no cold change once cold (§B.4). A DeleteAfterDays shorter than the point's age
   expires it now, and it is deleted within 8 hours (§B.5).
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.backup.exceptions import (
@@ -147,6 +149,15 @@ class BackupApi:
         # What AWS does not document: a lone MoveToColdStorageAfterDays of -1. Refused by
         # default, as the strict answer is the one the workflow must survive (§H).
         self.accept_cold_minus_one = False
+        # How long a finished job or a new recovery point stays out of the list operations
+        # while Describe* already shows it (docs/aws-facts.md §T.3). 0: lists are current.
+        self.listing_lag = timedelta(0)
+
+    def _listed(self, finished: datetime | None) -> bool:
+        """Whether something that finished then shows in a list yet (see `listing_lag`)."""
+        if not self.listing_lag or finished is None:
+            return True
+        return finished <= self.clock.now() - self.listing_lag
 
     def validate(self, lifecycle: dict[str, Any] | None) -> None:
         validate_lifecycle(lifecycle, lone_cold_minus_one=self.accept_cold_minus_one)
@@ -245,7 +256,9 @@ class BackupApi:
             jobs = [
                 j
                 for j in candidates
-                if j.kind == "copy" and (j.account, j.region) == (account, region)
+                if j.kind == "copy"
+                and (j.account, j.region) == (account, region)
+                and self._listed(j.completion_date)
             ]
         selected = [j for j in jobs if _passes(j, p, _COPY_JOB_FILTERS)]
         selected.sort(key=lambda j: (j.creation_date, j.job_id), reverse=True)
@@ -272,6 +285,7 @@ class BackupApi:
                 for pt in self.store.points.values()
                 if (pt.account, pt.region, pt.vault_name) == (account, region, p["BackupVaultName"])
                 and not pt.deleted
+                and self._listed(pt.completion_date)
             ]
         points = [pt for pt in points if _passes(pt, p, _POINT_FILTERS)]
         points.sort(key=lambda pt: (pt.creation_date, pt.arn), reverse=True)

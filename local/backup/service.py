@@ -85,6 +85,7 @@ class BackupTwin:
     copy_duration = _OnPart("scheduler")
     outbound_copy_limit = _OnPart("scheduler")
     accept_cold_minus_one = _OnPart("api")
+    listing_lag = _OnPart("api")
     dynamodb_advanced_features = _OnPart("store")
 
     def __init__(

@@ -389,3 +389,29 @@ def test_vault_lock_dates_follow_the_virtual_clock(layout: Layout, twin: Twin) -
     )
     assert code == "InvalidRequestException"
     assert "immutable" in message
+
+
+def test_with_a_listing_lag_a_finished_copy_is_described_before_it_is_listed(
+    layout: Layout, twin: Twin
+) -> None:
+    """aws-facts.md §T.3: a list may not show a job or a point the moment it is done, though
+    its Describe already does; `listing_lag` plays that (0 by default: lists are current)."""
+    point = layout.backed_up()
+    twin.backup.listing_lag = timedelta(minutes=5)
+    job_id = layout.start_copy(point)["CopyJobId"]
+    assert [j["CopyJobId"] for j in layout.source.list_copy_jobs()["CopyJobs"]] == [job_id]
+    layout.run(twin.backup.copy_duration)
+
+    done = layout.copy_job(job_id)
+    assert done["State"] == "COMPLETED"
+    assert layout.source.list_copy_jobs()["CopyJobs"] == []
+    destination = layout.backup_client(BACKUP_REGION)
+    copy = done["DestinationRecoveryPointArn"]
+    assert destination.describe_recovery_point(BackupVaultName=VAULT, RecoveryPointArn=copy)
+    listed = destination.list_recovery_points_by_backup_vault(BackupVaultName=VAULT)
+    assert listed["RecoveryPoints"] == []
+
+    layout.run(timedelta(minutes=5))
+    assert [j["State"] for j in layout.source.list_copy_jobs()["CopyJobs"]] == ["COMPLETED"]
+    listed = destination.list_recovery_points_by_backup_vault(BackupVaultName=VAULT)
+    assert [p["RecoveryPointArn"] for p in listed["RecoveryPoints"]] == [copy]

@@ -103,3 +103,33 @@ def test_a_stack_set_instance_with_nothing_to_create_fails_alone(twin: Twin) -> 
     assert "At least one Resources member" in failed["StatusReason"]
     described = cfn.describe_stack_set_operation(StackSetName="Queues", OperationId=operation)
     assert described["StackSetOperation"]["Status"] == "FAILED"
+
+
+POWERTOOLS = "/aws/service/powertools/python/arm64/python3.13/latest"
+
+
+@pytest.mark.parametrize(
+    ("region", "published"),
+    [
+        ("us-east-1", True),
+        ("eu-west-1", True),
+        ("ap-southeast-4", True),
+        ("mx-central-1", True),
+        ("us-gov-west-1", False),
+        ("cn-north-1", False),
+        ("ap-southeast-5", False),
+    ],
+)
+def test_the_powertools_parameter_exists_only_where_powertools_publishes_it(
+    twin: Twin, region: str, published: bool
+) -> None:
+    """aws-facts.md §E.5 and §H (Powertools layer Regions): about 30 commercial Regions, none
+    in GovCloud or China."""
+    ssm = twin.client("ssm", RESOURCE_ACCOUNT, region)
+    if published:
+        value = ssm.get_parameter(Name=POWERTOOLS)["Parameter"]["Value"]
+        assert value.startswith(f"arn:aws:lambda:{region}:017000801446:layer:")
+        assert ssm.get_parameters(Names=[POWERTOOLS])["InvalidParameters"] == []
+    else:
+        assert error_of(ssm.get_parameter, Name=POWERTOOLS)[0] == "ParameterNotFound"
+        assert ssm.get_parameters(Names=[POWERTOOLS])["InvalidParameters"] == [POWERTOOLS]

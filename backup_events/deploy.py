@@ -333,7 +333,9 @@ def deploy_stack(
     cfn_parameters = as_cloudformation(parameters)
     if not apply:
         if existing is None:
-            wanted = {key: (None, value) for key, value in parameters.items()}
+            wanted: dict[str, tuple[str | None, str]] = {
+                key: (None, value) for key, value in parameters.items()
+            }
             return StackOutcome(name, "preview", "would create", [], wanted)
         changes = preview_changes(cloudformation, name, source, cfn_parameters, sleep)
         deployed = cloudformation.get_template(StackName=name)["TemplateBody"]

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from backup_events.aws import ConfigError, check_region
-from backup_events.sessions import Sessions, Unreachable
+from backup_events.sessions import Sessions, Unreachable, role_arn
 from backup_events.targets import StateMachine
 from tasks.copies import Deployment
+from tasks.copy_reader import CopyReader
 from tasks.errors import InvalidInput, TaskError
 from tasks.inputs import ACCOUNT_ID, VAULT_NAME
 from tasks.needs import Settings
@@ -64,10 +65,15 @@ def settings_from_stack(parameters: Mapping[str, str]) -> Settings:
     )
 
 
-class BackupAccountReader:
-    """The copies in the backup account's vaults, read through the operator's --role there."""
+class BackupAccountReader(CopyReader):
+    """The copies in the backup account's vaults, read through the operator's --role there.
+
+    The tasks read them as the backup account's read-only copy reader role, which trusts only
+    the workflow's own roles; the operator reaches the backup account as it reaches the others.
+    """
 
     def __init__(self, sessions: Sessions, account: str, role: str | None) -> None:
+        super().__init__(role_arn(sessions.caller().partition, account, role or "-"))
         self._sessions, self._account, self._role = sessions, account, role
 
     def client(self, region: str) -> Any:

@@ -18,7 +18,16 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from local import accounts, backup, cloudformation, cloudwatch, iam, lambdas, stepfunctions
+from local import (
+    accounts,
+    backup,
+    cloudformation,
+    cloudwatch,
+    iam,
+    kms,
+    lambdas,
+    stepfunctions,
+)
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -41,6 +50,7 @@ def install_patches() -> None:
     accounts.install()
     iam.install()
     cloudwatch.install()
+    kms.install()
     lambdas.install()
     stepfunctions.install()
     backup.install()
@@ -88,6 +98,7 @@ class Twin:
         stepfunctions.activate(self.stepfunctions if on else None)
         backup.activate(self.backup if on else None)
         cloudformation.activate(on)
+        kms.activate(on)
 
     def __enter__(self) -> Twin:
         if Twin._running is not None:
@@ -148,6 +159,10 @@ class Twin:
                 BackupVaultName=name, MinRetentionDays=min_retention_days or 1
             )
         return arn
+
+    def aws_managed_key(self, account: str, region: str, service: str) -> str:
+        """The ARN of the AWS managed KMS key `aws/<service>` ("ebs", "rds", ...)."""
+        return kms.aws_managed_key(account, region, service)
 
     # -- Step Functions ---------------------------------------------------------------------
     def execution_arns(self) -> list[str]:

@@ -10,7 +10,8 @@ A completed backup leaves a recovery point dated from the job; a plan's copy act
 when it completes. A completed copy lands in the destination vault with the original's
 creation date, and the original's lifecycle unless the job gave one (§B.1). A copy that AWS
 would refuse fails when it starts, with AWS's message: the source point gone, the destination
-vault missing, accounts outside one organization or cross-account backup off, a vault policy
+vault missing, accounts outside one organization or cross-account backup off, a point of a
+type AWS Backup does not fully manage under an AWS managed key (aws/ebs, aws/rds), a policy
 that does not let the job's role copy into (or out of) a vault, or a vault lock's
 MinRetentionDays longer than the copy's retention (§B.1, §B.4, §B.9).
 """
@@ -35,6 +36,7 @@ from local.backup.models import (
     resource_type_of,
 )
 from local.clock import VirtualClock
+from local.kms import is_aws_managed
 from local.policy import evaluate
 
 
@@ -321,6 +323,13 @@ class JobScheduler:
                 )
             if not self.organization.cross_account_backup_enabled:
                 return "Copy job failed. Cross-account backup is not enabled for the organization."
+            if not self.store.fully_managed(source.resource_type) and is_aws_managed(
+                source.encryption_key_arn
+            ):
+                return (
+                    "Copy job failed. Recovery points encrypted with an AWS managed KMS key "
+                    f"({source.encryption_key_arn}) cannot be copied to another account."
+                )
             allowed = evaluate(
                 self.store.policies.get(job.destination_vault_arn or ""),
                 action="backup:CopyIntoBackupVault",

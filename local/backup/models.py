@@ -23,6 +23,28 @@ from local.backup.exceptions import invalid_parameter, missing_parameter, not_fo
 DAY = timedelta(days=1)
 # Types whose lifecycle can move to cold storage; for others AWS ignores the cold setting.
 COLD_CAPABLE = {"EFS", "DynamoDB", "Timestream", "VirtualMachine", "SAP HANA on Amazon EC2"}
+# Types AWS Backup fully manages: their copies are encrypted anew under the destination vault's
+# key; the others keep the source's key (DynamoDB only with advanced features, §B.1).
+FULLY_MANAGED = {"EFS", "S3", "DynamoDB", "Timestream", "VirtualMachine"}
+# The resource types DescribeRegionSettings lists; all opted in until UpdateRegionSettings.
+OPT_IN_TYPES = (
+    "Aurora",
+    "CloudFormation",
+    "DocumentDB",
+    "DynamoDB",
+    "EBS",
+    "EC2",
+    "EFS",
+    "FSx",
+    "Neptune",
+    "RDS",
+    "Redshift",
+    "S3",
+    "SAP HANA on Amazon EC2",
+    "Storage Gateway",
+    "Timestream",
+    "VirtualMachine",
+)
 VAULT_NAME = re.compile(r"^[a-zA-Z0-9\-_]{2,50}$")
 VAULT_ARN = re.compile(
     r"^arn:aws[a-z-]*:backup:([a-z0-9-]+):(\d{12}):backup-vault:([a-zA-Z0-9\-_]{2,50})$"
@@ -353,6 +375,16 @@ class BackupStore:
         # manages DynamoDB backups itself and names them like EFS's; without, they are
         # DynamoDB's own table backups.
         self.dynamodb_advanced_features = True
+        # (account, region) -> resource type -> opted in (DescribeRegionSettings).
+        self.opt_in: dict[tuple[str, str], dict[str, bool]] = {}
+
+    def region_settings(self, account: str, region: str) -> dict[str, bool]:
+        return self.opt_in.setdefault((account, region), dict.fromkeys(OPT_IN_TYPES, True))
+
+    def fully_managed(self, resource_type: str) -> bool:
+        if resource_type == "DynamoDB":
+            return self.dynamodb_advanced_features
+        return resource_type in FULLY_MANAGED
 
     # -- vaults (moto's) ---------------------------------------------------------------------
     @staticmethod

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local.accounts import Organization
 from local.backup.exceptions import (
     invalid_parameter,
     invalid_request,
@@ -42,6 +43,7 @@ from local.backup.models import (
     Job,
     RecoveryPoint,
     epoch,
+    resource_type_of,
     validate_lifecycle,
     vault_arn,
 )
@@ -142,10 +144,17 @@ def _passes(item: Any, p: dict[str, Any], filters: dict[str, Callable[[Any, Any]
 
 
 class BackupApi:
-    def __init__(self, clock: VirtualClock, store: BackupStore, scheduler: JobScheduler) -> None:
+    def __init__(
+        self,
+        clock: VirtualClock,
+        store: BackupStore,
+        scheduler: JobScheduler,
+        organization: Organization,
+    ) -> None:
         self.clock = clock
         self.store = store
         self.scheduler = scheduler
+        self.organization = organization
         # What AWS does not document: a lone MoveToColdStorageAfterDays of -1. Refused by
         # default, as the strict answer is the one the workflow must survive (§H).
         self.accept_cold_minus_one = False
@@ -170,6 +179,11 @@ class BackupApi:
         with self.store.lock:
             self.store.vault_or_404(account, region, p["BackupVaultName"])
             self.validate(p.get("Lifecycle"))
+            resource_type = resource_type_of(p["ResourceArn"])
+            if not self.store.region_settings(account, region).get(resource_type, True):
+                raise invalid_request(
+                    f"Resource type {resource_type} is not opted in for AWS Backup in {region}."
+                )
             token = p.get("IdempotencyToken")
             known = self.store.started_with(token, "backup", account, region)
             if known is not None:
@@ -387,4 +401,42 @@ class BackupApi:
         with self.store.lock:
             self.store.vault_or_404(account, region, p["BackupVaultName"])
             self.store.policies.pop(vault_arn(account, region, p["BackupVaultName"]), None)
+        return {}
+
+    # -- settings ----------------------------------------------------------------------------
+    def api_describe_global_settings(
+        self, account: str, region: str, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Whether the organization allows cross-account backup (aws-facts.md §B.1)."""
+        if account not in self.organization.members:
+            raise invalid_request(f"Account {account} is not a member of an organization.")
+        enabled = self.organization.cross_account_backup_enabled
+        return {
+            "GlobalSettings": {"isCrossAccountBackupEnabled": "true" if enabled else "false"},
+            "LastUpdateTime": epoch(self.clock.now()),
+        }
+
+    def api_describe_region_settings(
+        self, account: str, region: str, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Which resource types this account has opted in to here (aws-facts.md §B.9)."""
+        with self.store.lock:
+            opted = dict(self.store.region_settings(account, region))
+        return {
+            "ResourceTypeOptInPreference": opted,
+            "ResourceTypeManagementPreference": {
+                "DynamoDB": self.store.dynamodb_advanced_features,
+                "EFS": True,
+            },
+        }
+
+    def api_update_region_settings(
+        self, account: str, region: str, p: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self.store.lock:
+            settings = self.store.region_settings(account, region)
+            for resource_type, opted in (p.get("ResourceTypeOptInPreference") or {}).items():
+                if resource_type not in settings:
+                    raise invalid_parameter(f"Unsupported resource type {resource_type}")
+                settings[resource_type] = bool(opted)
         return {}

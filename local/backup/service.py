@@ -49,6 +49,8 @@ WRITE_OPERATIONS = frozenset(
         "delete_backup_plan",
         "tag_resource",
         "untag_resource",
+        "update_region_settings",
+        "update_global_settings",
     }
 )
 
@@ -98,7 +100,7 @@ class BackupTwin:
         self.scheduler = JobScheduler(
             clock, self.store, Announcer(router), self.faults, organization
         )
-        self.api = BackupApi(clock, self.store, self.scheduler)
+        self.api = BackupApi(clock, self.store, self.scheduler, organization)
         self.calls: list[Call] = []
         self._calls_lock = threading.Lock()
         # Controls that belong to one part, offered here too.

@@ -55,6 +55,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "DELETE",
         "/backup-vaults/{BackupVaultName}/access-policy",
     ),
+    "describe_global_settings": ("GET", "/global-settings"),
+    "describe_region_settings": ("GET", "/account-settings"),
+    "update_region_settings": ("PUT", "/account-settings"),
 }
 # The URL patterns moto lacks for them (it reads url_paths on every request).
 _URL_PATTERNS = (
@@ -65,6 +68,8 @@ _URL_PATTERNS = (
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/?$",
     "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/(?P<recoveryPointArn>.+)$",
     "{0}/backup-vaults/(?P<name>[^/]+)/access-policy$",
+    "{0}/global-settings$",
+    "{0}/account-settings$",
 )
 # Query string names of the list operations → the botocore parameter names.
 _QUERY_NAMES = {

@@ -63,7 +63,11 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "moto.sts.responses": ("TokenResponse",),
     "moto.core.exceptions": ("AccessDeniedError",),
     "moto.iam.models": ("iam_backends",),
-    "moto.ssm.models": ("ssm_backends", "Parameter"),
+    "moto.kms.models": ("KmsBackend", "kms_backends"),
+    "moto.ssm.models": ("ssm_backends", "Parameter", "SimpleSystemManagerBackend"),
+    "moto.cloudwatch.models": ("cloudwatch_backends",),
+    "moto.cloudwatch.responses": ("CloudWatchResponse",),
+    "moto.sqs.models": ("sqs_backends",),
     "botocore.endpoint": ("time",),
 }
 METHODS: dict[str, tuple[str, ...]] = {
@@ -96,6 +100,9 @@ METHODS: dict[str, tuple[str, ...]] = {
     "moto.core.responses.BaseResponse": ("get_current_account", "get_access_key"),
     "moto.sts.models.STSBackend": ("assume_role",),
     "moto.sts.responses.TokenResponse": ("assume_role",),
+    "moto.kms.models.KmsBackend": ("_generate_default_keys", "get_key_id_from_alias"),
+    "moto.ssm.models.SimpleSystemManagerBackend": ("get_parameter", "get_parameters"),
+    "moto.cloudwatch.responses.CloudWatchResponse": ("describe_alarms",),
 }
 
 

@@ -23,6 +23,8 @@ from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 import tasks.aws
@@ -355,6 +357,26 @@ def _world() -> Iterator[World]:
         trust_copy_readers(twin, settings)
         yield World(twin, settings)
         tasks.aws._assumed.clear()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_model_loader() -> Iterator[None]:
+    """Every botocore session of these tests reads AWS's API models once.
+
+    Each twin starts the tasks cold, and a cold task makes a new boto3 session for the reader
+    role's credentials; each new session would parse botocore's model files again (a few tenths
+    of a second, more than most tests take). The models are read-only data, so one loader can
+    serve every session.
+    """
+    loader = botocore.loaders.create_loader()
+    original = botocore.session.Session._register_data_loader
+
+    def register(self: botocore.session.Session) -> None:
+        self._components.lazy_register_component("data_loader", lambda: loader)
+
+    botocore.session.Session._register_data_loader = register  # type: ignore[method-assign]
+    yield
+    botocore.session.Session._register_data_loader = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 What a user would notice: one copy job per destination however often the task runs; each new
 copy made with the original's lifecycle as it is at that moment, so its expiry is known and
-recorded; a copy someone deleted, or a failed one, copied again under a new token; a copy
-found in the destination vault reused when AWS no longer lists its job; the copy's failure
-message in the execution's error; a copy that never finishes ending the wait.
+recorded; a failed copy tried again under a new token, but a copy someone deleted (or that
+expired) never made again on a guess; a copy found in the destination vault reused when AWS no
+longer lists its job; the copy's failure message in the execution's error; a copy that never
+finishes ending the wait.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tasks.errors import (
     CopyJobNotFinished,
     CopyJobNotFound,
     CopyJobTimedOut,
+    CopyNoLongerExists,
     LimitExceededException,
     ThrottlingException,
 )
@@ -155,16 +157,28 @@ def test_after_a_failed_copy_a_new_attempt_starts_with_a_new_token(world: World)
     assert world.run("StartCopyJob", world.copy_input(original))["CopyJobId"] == new.job_id
 
 
-def test_a_completed_copy_someone_deleted_is_copied_again(world: World) -> None:
-    # Its job still says COMPLETED; reusing it would leave no copy at all (issue 11).
+def test_a_completed_copy_someone_deleted_is_not_copied_again_on_a_guess(world: World) -> None:
+    # Its job still says COMPLETED, and reusing it would leave no copy at all (issue 11);
+    # copying again would undo what a person did, or hide that the copy did not outlive the
+    # original. The execution fails by name; a person decides.
     original = world.backup()
     world.copy_one(original, 0)
-    world.delete(world.copy_of(original, 0))
-    again = world.run("StartCopyJob", world.copy_input(original))
-    assert (again["Started"], again["Attempt"]) == (True, 2)
-    done, new = world.copy_jobs(original)
-    assert (done.state, new.state) == ("COMPLETED", "RUNNING")
-    assert done.idempotency_token != new.idempotency_token
+    deleted = world.copy_of(original, 0)
+    world.delete(deleted)
+    with world.nothing_written(), pytest.raises(CopyNoLongerExists) as refused:
+        world.run("StartCopyJob", world.copy_input(original))
+    assert deleted in str(refused.value)
+    assert "the original keeps its retention" in str(refused.value)
+    assert len(world.copy_jobs(original)) == 1
+
+
+def test_an_expired_copy_is_not_copied_again_either(world: World) -> None:
+    original = world.backup(resource=AURORA, lifecycle={"DeleteAfterDays": 5})
+    world.copy_one(original, 0)
+    world.set_lifecycle(original, {"DeleteAfterDays": 60})
+    world.twin.clock.advance(6 * DAY)  # the 5-day copy is deleted by AWS
+    with world.nothing_written(), pytest.raises(CopyNoLongerExists):
+        world.run("StartCopyJob", world.copy_input(original))
 
 
 def test_a_copy_whose_job_aws_no_longer_lists_is_found_in_the_vault(world: World) -> None:

@@ -1,4 +1,5 @@
-"""The typed event models read every fixture, AWS's documented quirks included (§A.2, §A.3).
+"""The typed event models read every fixture, AWS's documented quirks included (§A.2, §A.3),
+and the "Backup Needs Finishing" event this product writes itself.
 
 The fixtures are AWS's published examples re-addressed to the twin's accounts; each test
 below names the quirk it holds the parser to. Malformed events must fail with InvalidInput
@@ -16,10 +17,14 @@ from tasks.errors import InvalidInput
 from tasks.events import (
     BackupJobEvent,
     CopyJobEvent,
+    Envelope,
+    FinishRequest,
     PlanCreator,
+    finish_request,
     parse_backup_job_event,
     parse_copy_job_event,
     parse_event,
+    parse_finish_request,
 )
 from tests.support import RESOURCE_ACCOUNT, event_names, load_event
 
@@ -281,3 +286,107 @@ def test_a_trailing_newline_does_not_pass_as_an_account() -> None:
     # A pattern ending in `$` also matches before a final newline; the account must not.
     with pytest.raises(InvalidInput, match=r"input.account"):
         parse_event(changed(BACKUP, ("account",), RESOURCE_ACCOUNT + "\n"))
+
+
+# --- "Backup Needs Finishing": this product's own event (design.md §3, branch 3) -------------
+
+FINISH_EVENT_ID = "756ee994-8f8a-5d05-9e62-cca969e8d0c7"
+
+
+def finishing(**changes: Any) -> dict[str, Any]:
+    """The event the reconciliation writes for one unfinished backup."""
+    event = finish_request(
+        event_id=FINISH_EVENT_ID,
+        account=RESOURCE_ACCOUNT,
+        region="us-east-1",
+        time="2026-11-21T03:00:00Z",
+        recovery_point_arn=ORIGINAL,
+        vault_arn=SOURCE_VAULT,
+        reason="no verified copy in the backup region",
+    )
+    return {**event, **changes}
+
+
+def test_a_finish_request_is_shaped_like_an_eventbridge_event() -> None:
+    # So every execution's input reads the same way and can be started again by hand.
+    assert finishing() == {
+        "version": "0",
+        "id": FINISH_EVENT_ID,
+        "detail-type": "Backup Needs Finishing",
+        "source": "backup-events",
+        "account": RESOURCE_ACCOUNT,
+        "time": "2026-11-21T03:00:00Z",
+        "region": "us-east-1",
+        "resources": [ORIGINAL],
+        "detail": {
+            "backupVaultArn": SOURCE_VAULT,
+            "backupVaultName": "BackupEvents-Sample",
+            "reason": "no verified copy in the backup region",
+        },
+    }
+
+
+def test_a_finish_request_is_read_back() -> None:
+    event = parse_event(finishing())
+    assert event == FinishRequest(
+        envelope=Envelope(
+            event_id=FINISH_EVENT_ID,
+            account=RESOURCE_ACCOUNT,
+            region="us-east-1",
+            time="2026-11-21T03:00:00Z",
+            resources=(ORIGINAL,),
+        ),
+        recovery_point_arn=ORIGINAL,
+        vault_name="BackupEvents-Sample",
+        vault_arn=SOURCE_VAULT,
+        reason="no verified copy in the backup region",
+    )
+    # Only completed backups are ever found unfinished.
+    assert event.state == "COMPLETED"
+    assert parse_finish_request(finishing()) == event
+
+
+def test_a_finish_request_without_a_reason_is_read() -> None:
+    raw = finishing()
+    del raw["detail"]["reason"]
+    assert parse_finish_request(raw).reason is None
+
+
+def test_an_ebs_snapshot_can_be_finished() -> None:
+    snapshot = "arn:aws:ec2:us-east-1::snapshot/snap-0f1e2d3c4b5a69788"
+    assert parse_finish_request(finishing(resources=[snapshot])).recovery_point_arn == snapshot
+
+
+@pytest.mark.parametrize(
+    ("changes", "detail", "message"),
+    [
+        # Shaped like this product's event, but from elsewhere: someone else's script, or AWS.
+        ({"source": "aws.backup"}, {}, "input.source: expected 'backup-events'"),
+        ({"source": "backup-events.reconciliation"}, {}, "input.source"),
+        ({"resources": []}, {}, "the recovery point to finish is required"),
+        ({"resources": [SOURCE_VAULT]}, {}, "input.resources[0]"),
+        ({"resources": ORIGINAL}, {}, "input.resources"),
+        ({"time": "tomorrow"}, {}, "input.time"),
+        ({"account": "0000-2222-4444"}, {}, "input.account"),
+        ({"detail": "finish it"}, {}, "input.detail"),
+        ({}, {"backupVaultArn": None}, "input.detail.backupVaultArn is required"),
+        ({}, {"backupVaultArn": "BackupEvents-Sample"}, "input.detail.backupVaultArn"),
+        ({}, {"backupVaultName": "a b"}, "input.detail.backupVaultName"),
+        ({}, {"reason": 7}, "input.detail.reason"),
+    ],
+)
+def test_a_malformed_finish_request_is_invalid_input_naming_the_field(
+    changes: dict[str, Any], detail: dict[str, Any], message: str
+) -> None:
+    raw = finishing(**changes)
+    if detail:
+        raw["detail"] = {**raw["detail"], **detail}
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        parse_event(raw)
+
+
+def test_the_kinds_of_event_are_named_when_none_matches() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_event(finishing(**{"detail-type": "Backup Needs Copying"}))
+    for kind in ("Backup Job State Change", "Copy Job State Change", "Backup Needs Finishing"):
+        assert kind in str(refused.value)

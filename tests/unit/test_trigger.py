@@ -14,6 +14,7 @@ import pytest
 
 from tasks.copies import Deployment
 from tasks.errors import InvalidInput
+from tasks.events import finish_request
 from tasks.inputs import Fields
 from tasks.trigger import Trigger, read_deployment, read_trigger
 from tests.support import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT, VAULT_NAME, load_event
@@ -256,6 +257,89 @@ REFUSED: list[tuple[str, Any, dict[str, Any], str]] = [
     ids=[case[0] for case in REFUSED],
 )
 def test_refused_events_say_why(raw: Any, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        read(raw, **overrides)
+    assert message in str(refused.value)
+
+
+# --- "Backup Needs Finishing" -------------------------------------------------------------
+
+SOURCE_VAULT = f"arn:aws:backup:us-east-1:{RESOURCE_ACCOUNT}:backup-vault:{VAULT_NAME}"
+
+
+def finishing(point: str = ORIGINAL, vault: str = SOURCE_VAULT, **changes: Any) -> dict[str, Any]:
+    event = finish_request(
+        event_id="756ee994-8f8a-5d05-9e62-cca969e8d0c7",
+        account=RESOURCE_ACCOUNT,
+        region=MAIN_REGION,
+        time="2026-11-21T03:00:00Z",
+        recovery_point_arn=point,
+        vault_arn=vault,
+        reason="lost event",
+    )
+    return {**event, **changes}
+
+
+def test_a_backup_to_finish_takes_the_on_demand_path_to_both_destinations() -> None:
+    assert read(finishing()) == Trigger(
+        kind="Finish",
+        job_id="756ee994-8f8a-5d05-9e62-cca969e8d0c7",
+        recovery_point_arn=ORIGINAL,
+        vault_name=VAULT_NAME,
+        region=MAIN_REGION,
+        destinations=(TO_WEST, TO_EAST),
+    )
+
+
+def test_a_plan_backup_to_finish_is_taken_whatever_copy_scheduled_backups_says() -> None:
+    # The reconciliation finishes plan backups too: a plan's second copy may have lost its event.
+    assert read(finishing(), copy_scheduled_backups=False).kind == "Finish"
+
+
+def test_a_backup_to_finish_in_the_backup_region_copies_to_the_alternate_first() -> None:
+    raw = moved_to(finishing(), "us-west-2")
+    assert read(raw, region="us-west-2").destinations == (TO_EAST, TO_WEST)
+
+
+def test_an_ebs_snapshot_to_finish_is_taken_though_its_arn_has_no_account() -> None:
+    snapshot = "arn:aws:ec2:us-east-1::snapshot/snap-0f1e2d3c4b5a69788"
+    assert read(finishing(snapshot)).recovery_point_arn == snapshot
+
+
+@pytest.mark.parametrize(
+    ("raw", "overrides", "message"),
+    [
+        (finishing(), {"account": "111133335555"}, "comes from account 000022224444"),
+        (finishing(), {"region": "eu-west-1"}, "serves account 000022224444 in eu-west-1"),
+        (
+            finishing(vault=SOURCE_VAULT.replace(VAULT_NAME, "Default")),
+            {},
+            "The backup vault is arn:aws:backup:us-east-1:000022224444:backup-vault:Default",
+        ),
+        (finishing(vault=OTHER_ACCOUNT_VAULT), {}, f"The backup vault is {OTHER_ACCOUNT_VAULT}"),
+        (
+            finishing(ORIGINAL.replace("000022224444", "111133335555")),
+            {},
+            "belongs to account 111133335555",
+        ),
+        (
+            finishing(ORIGINAL.replace("us-east-1", "us-west-2")),
+            {},
+            "is in region us-west-2, not in us-east-1",
+        ),
+    ],
+    ids=[
+        "another account",
+        "another region",
+        "another vault",
+        "another account's vault",
+        "another account's recovery point",
+        "another region's recovery point",
+    ],
+)
+def test_a_foreign_finish_request_is_refused(
+    raw: Any, overrides: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidInput) as refused:
         read(raw, **overrides)
     assert message in str(refused.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,12 +19,10 @@ from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
     MAIN_REGION,
-    ORGANIZATION_ID,
     RESOURCE_ACCOUNT,
     SECOND_RESOURCE_ACCOUNT,
 )
 from local.cloudformation import organizational_unit
-from local.policy import evaluate
 from local.stacks import Stack, deploy_stack, quick_start_parameters
 from local.twin import Twin
 from local.workflow import Settings, sample_vault_policy
@@ -110,41 +107,29 @@ def executions_of(twin: Twin, state_machine_arn: str) -> list[dict[str, Any]]:
 def operator_session(twin: Twin) -> boto3.session.Session:
     """The operator's own credentials (moto's default account), as `backup-events` reads them.
 
-    AWS refuses AssumeRole when the role does not exist or its trust policy does not admit the
-    caller; moto assumes any role, named or not. Until the twin refuses it, this session's STS
-    client does, from the role's trust policy in the twin's IAM.
+    The twin refuses AssumeRole when the role's trust policy does not admit the caller, but,
+    as moto, lets a role that does not exist be assumed; AWS refuses that too. Until the twin
+    does, this session's STS client refuses it.
     """
     session = boto3.session.Session()
 
-    def refuse_untrusted(params: dict[str, Any], **_: Any) -> None:
+    def refuse_missing(params: dict[str, Any], **_: Any) -> None:
         role_arn = str(params["RoleArn"])
         account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
-        caller = session.client("sts", region_name="us-east-1").get_caller_identity()["Arn"]
-        refused = botocore.exceptions.ClientError(
-            {
-                "Error": {
-                    "Code": "AccessDenied",
-                    "Message": f"User: {caller} is not authorized to perform: sts:AssumeRole "
-                    f"on resource: {role_arn}",
-                }
-            },
-            "AssumeRole",
-        )
         try:
-            role = twin.client("iam", account, "us-east-1").get_role(RoleName=name)["Role"]
+            twin.client("iam", account, "us-east-1").get_role(RoleName=name)
         except botocore.exceptions.ClientError as error:
-            raise refused from error
-        verdict = evaluate(
-            json.dumps(role["AssumeRolePolicyDocument"]),
-            action="sts:AssumeRole",
-            resource=role_arn,
-            principal_arn=caller,
-            context={"aws:PrincipalOrgID": ORGANIZATION_ID},
-        )
-        if verdict != "Allow":
-            raise refused
+            raise botocore.exceptions.ClientError(
+                {
+                    "Error": {
+                        "Code": "AccessDenied",
+                        "Message": f"not authorized to perform: sts:AssumeRole on {role_arn}",
+                    }
+                },
+                "AssumeRole",
+            ) from error
 
-    session.events.register("provide-client-params.sts.AssumeRole", refuse_untrusted)
+    session.events.register("provide-client-params.sts.AssumeRole", refuse_missing)
     return session
 
 

@@ -11,8 +11,13 @@ this process instead:
 - an exception becomes the runtime's error payload, `errorType` = the exception's class name
   (aws-facts.md §C.5), and a result that is not JSON-serialisable becomes
   `Runtime.MarshalError`, as in AWS;
-- faults: a chosen fraction of invocations is refused with TooManyRequestsException, which
-  Step Functions reports as `Lambda.TooManyRequestsException`.
+- faults, each by fraction (seeded) and for all or chosen functions:
+  `throttle()` refuses invocations with TooManyRequestsException (Step Functions:
+  `Lambda.TooManyRequestsException`); `inject("Lambda.ServiceException")` refuses them with
+  the service's 500 before the handler runs; `inject("Sandbox.Timedout")` lets the handler
+  run, side effects and all, then reports the time-out instead of its result;
+  `inject("Runtime.ExitError", after=False|True)` crashes the runtime before the handler
+  runs or after it ran (aws-facts.md §C.5, §H).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import threading
 import traceback
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from types import ModuleType
@@ -45,6 +50,29 @@ class Invocation:
     event: Any
     error_type: str | None
     result: Any
+    ran: bool = True  # whether the handler ran (its side effects happened)
+
+
+# The runtime errors the twin can inject, and their messages as Lambda writes them.
+_RUNTIME_ERRORS = {
+    "Sandbox.Timedout": "Task timed out after {timeout} seconds",
+    "Runtime.ExitError": "Runtime exited with error: exit status 1",
+}
+SERVICE_EXCEPTION = "Lambda.ServiceException"
+
+
+@dataclass
+class LambdaFault:
+    error: str
+    fraction: float
+    functions: frozenset[str] | None
+    after: bool  # the handler runs first; its result is lost
+    rng: random.Random
+
+    def draws(self, function_name: str) -> bool:
+        if self.functions is not None and function_name not in self.functions:
+            return False
+        return self.rng.random() < self.fraction
 
 
 @dataclass
@@ -69,6 +97,7 @@ class LambdaRuntime:
         self.invocations: list[Invocation] = []
         self.throttle_fraction = 0.0
         self._random = random.Random(7)
+        self.faults: list[LambdaFault] = []
 
     def register(self, function_name: str, handler: Handler) -> None:
         """Run `handler(event, context)` whenever a function of this name is invoked."""
@@ -80,6 +109,55 @@ class LambdaRuntime:
 
     def should_throttle(self) -> bool:
         return self.throttle_fraction > 0 and self._random.random() < self.throttle_fraction
+
+    def inject(
+        self,
+        error: str,
+        *,
+        fraction: float = 1.0,
+        functions: Iterable[str] | None = None,
+        after: bool | None = None,
+        seed: int = 11,
+    ) -> LambdaFault:
+        """Fail `fraction` of the invocations (of `functions`, by name) with `error`.
+
+        Lambda.ServiceException is the Invoke API's (the handler never runs);
+        Sandbox.Timedout always comes after the handler ran; Runtime.ExitError comes before
+        it (default) or, with `after=True`, once it ran.
+        """
+        if error == SERVICE_EXCEPTION:
+            if after:
+                raise ValueError("Lambda.ServiceException refuses the invocation: never after")
+            after = False
+        elif error == "Sandbox.Timedout":
+            if after is False:
+                raise ValueError("Sandbox.Timedout happens while the handler runs: after=True")
+            after = True
+        elif error not in _RUNTIME_ERRORS:
+            raise ValueError(f"the twin does not inject {error}")
+        fault = LambdaFault(
+            error,
+            fraction,
+            frozenset(functions) if functions is not None else None,
+            bool(after),
+            random.Random(seed),
+        )
+        self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+        self.throttle_fraction = 0.0
+
+    def refuses(self, function_name: str) -> bool:
+        """Whether the Invoke API answers this invocation with Lambda's ServiceException."""
+        return any(f.draws(function_name) for f in self.faults if f.error == SERVICE_EXCEPTION)
+
+    def _runtime_fault(self, function_name: str) -> LambdaFault | None:
+        for fault in self.faults:
+            if fault.error != SERVICE_EXCEPTION and fault.draws(function_name):
+                return fault
+        return None
 
     def _handler_for(self, function: Any) -> Handler:
         if function.function_name in self._handlers:
@@ -121,35 +199,23 @@ class LambdaRuntime:
             memory_limit_in_mb=int(function.memory_size or 128),
             log_group_name=f"/aws/lambda/{function.function_name}",
         )
+        fault = self._runtime_fault(function.function_name)
+        ran = fault is None or fault.after
         error_type: str | None = None
         result: Any = None
-        with acting_as(function.account_id, function.role):
-            try:
-                result = self._handler_for(function)(event, context)
-            except Exception as error:  # the runtime reports every exception the same way
-                error_type = type(error).__name__
-                payload = json.dumps(
-                    {
-                        "errorMessage": str(error),
-                        "errorType": error_type,
-                        "requestId": context.aws_request_id,
-                        "stackTrace": traceback.format_tb(error.__traceback__),
-                    }
-                )
-        if error_type is None:
-            try:
-                payload = json.dumps(result)
-            except (TypeError, ValueError) as error:
-                # The runtime serialises the result after the handler returns (§C.5).
-                error_type = "Runtime.MarshalError"
-                payload = json.dumps(
-                    {
-                        "errorMessage": f"Unable to marshal response: {error}",
-                        "errorType": error_type,
-                        "requestId": context.aws_request_id,
-                        "stackTrace": [],
-                    }
-                )
+        payload = ""
+        if ran:
+            error_type, result, payload = self._run(function, event, context)
+        if fault is not None:
+            # The runtime failed around the handler: whatever it returned is lost.
+            error_type, result = fault.error, None
+            message = _RUNTIME_ERRORS[fault.error].format(timeout=f"{float(function.timeout):.2f}")
+            payload = json.dumps(
+                {
+                    "errorMessage": f"RequestId: {context.aws_request_id} Error: {message}",
+                    "errorType": fault.error,
+                }
+            )
         self.invocations.append(
             Invocation(
                 function.function_name,
@@ -158,9 +224,58 @@ class LambdaRuntime:
                 event,
                 error_type,
                 result,
+                ran,
             )
         )
         return payload, error_type is not None, ""
+
+    def _run(
+        self, function: Any, event: Any, context: LambdaContext
+    ) -> tuple[str | None, Any, str]:
+        """Run the handler as the runtime does: (error type or None, result, payload)."""
+        with acting_as(function.account_id, function.role):
+            try:
+                result = self._handler_for(function)(event, context)
+            except Exception as error:  # the runtime reports every exception the same way
+                error_type = type(error).__name__
+                return (
+                    error_type,
+                    None,
+                    json.dumps(
+                        {
+                            "errorMessage": str(error),
+                            "errorType": error_type,
+                            "requestId": context.aws_request_id,
+                            "stackTrace": traceback.format_tb(error.__traceback__),
+                        }
+                    ),
+                )
+        try:
+            return None, result, json.dumps(result)
+        except (TypeError, ValueError) as error:
+            # The runtime serialises the result after the handler returns (§C.5).
+            return (
+                "Runtime.MarshalError",
+                result,
+                json.dumps(
+                    {
+                        "errorMessage": f"Unable to marshal response: {error}",
+                        "errorType": "Runtime.MarshalError",
+                        "requestId": context.aws_request_id,
+                        "stackTrace": [],
+                    }
+                ),
+            )
+
+
+def _service_exception() -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    refused = JsonRESTError(
+        "ServiceException", "The AWS Lambda service encountered an internal error."
+    )
+    refused.code = 500
+    return refused
 
 
 _active: LambdaRuntime | None = None
@@ -191,9 +306,13 @@ def install() -> None:
 
     original_backend_invoke = lambda_models.LambdaBackend.invoke
 
-    def backend_invoke(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _active is not None and _active.should_throttle():
-            raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
-        return original_backend_invoke(self, *args, **kwargs)
+    def backend_invoke(self: Any, function_name: str, *args: Any, **kwargs: Any) -> Any:
+        if _active is not None:
+            if _active.should_throttle():
+                raise LambdaClientError("TooManyRequestsException", "Rate exceeded")
+            name = function_name.split(":function:")[-1].split(":")[0]
+            if _active.refuses(name):
+                raise _service_exception()
+        return original_backend_invoke(self, function_name, *args, **kwargs)
 
     lambda_models.LambdaBackend.invoke = backend_invoke

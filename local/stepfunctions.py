@@ -21,6 +21,7 @@ in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves wha
 from __future__ import annotations
 
 import datetime as _real_datetime
+import functools
 import json
 import re
 import threading
@@ -398,6 +399,51 @@ def _install_time() -> None:
     wait_function.WaitFunction._wait_interval = _wait_interval
 
 
+# -- service integrations -------------------------------------------------------------------
+
+
+@functools.cache
+def _input_shape(service: str, action: str) -> Any:
+    import botocore.session
+    from botocore import xform_name
+
+    model = botocore.session.get_session().get_service_model(service)
+    for operation in model.operation_names:
+        if xform_name(operation) == action:
+            return model.operation_model(operation).input_shape
+    return None
+
+
+def _install_request_normalisation() -> None:
+    """Service integrations take AWS's PascalCase parameter names, as Step Functions does.
+
+    Step Functions maps `{"StateMachineArn": ...}` onto Step Functions' own camelCase
+    `stateMachineArn` (and likewise for every service). moto's interpreter keeps the mapping
+    code but never calls it, so a `states:startExecution` or `aws-sdk:sfn:redriveExecution`
+    task fails inside botocore with a KeyError. Here the mapping runs before the call.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service,
+    )
+
+    base = state_task_service.StateTaskService
+
+    def _normalise_parameters(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        shape = _input_shape(
+            self._get_boto_service_name(boto_service_name),
+            self._get_boto_service_action(service_action_name),
+        )
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    base._normalise_parameters = _normalise_parameters  # type: ignore[method-assign]
+
+
 # -- executions -----------------------------------------------------------------------------
 
 
@@ -472,6 +518,7 @@ def _install_executions() -> None:
     from moto.stepfunctions.parser.backend import execution_worker
 
     state_task_service_aws_sdk._SERVICE_ERROR_NAMES["backup"] = "Backup"
+    _install_request_normalisation()
 
     # moto's DescribeExecution passes a str output through as if it were JSON text already,
     # so an execution whose output is a JSON string showed it unquoted. Keep it as JSON text.

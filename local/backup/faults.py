@@ -3,6 +3,8 @@
 - `throttle(fraction, ...)`: refuse that fraction of calls (all, or the named operations)
   with LimitExceededException (HTTP 400) or ThrottlingException (HTTP 429), before they act
   (aws-facts.md §B.7). A seeded generator makes a run repeatable.
+- `server_errors(fraction, ...)`: the same with AWS's 5xx answers besides throttling:
+  InternalFailure (HTTP 500) and ServiceUnavailable (HTTP 503) (aws-facts.md §B.7, §H).
 - `on_copy(predicate, duration=, fail=, hold=)`: copy jobs that match take that long, end
   FAILED with that status message, or stay in CREATED until released (§B.1: no SLA, retry
   phase in CREATED). It also applies to matching jobs still waiting in CREATED.
@@ -45,6 +47,20 @@ class CopyRule:
             job.held = True
 
 
+# HTTP status of each error a call fault can draw.
+_STATUS = {
+    "LimitExceededException": 400,
+    "ThrottlingException": 429,
+    "InternalFailure": 500,
+    "ServiceUnavailable": 503,
+    "ServiceUnavailableException": 503,
+}
+_MESSAGES = {
+    "InternalFailure": "We encountered an internal error. Please try again.",
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+}
+
+
 class Faults:
     def __init__(self) -> None:
         self.throttles: list[Throttle] = []
@@ -59,6 +75,9 @@ class Faults:
         seed: int = 1,
     ) -> None:
         """Refuse `fraction` of calls (all, or the named snake_case operations)."""
+        unknown = set(codes) - set(_STATUS)
+        if unknown:
+            raise ValueError(f"no HTTP status known for {sorted(unknown)}")
         self.throttles.append(
             Throttle(
                 fraction,
@@ -67,6 +86,17 @@ class Faults:
                 random.Random(seed),
             )
         )
+
+    def server_errors(
+        self,
+        fraction: float,
+        *,
+        codes: Iterable[str] = ("InternalFailure", "ServiceUnavailable"),
+        operations: Iterable[str] | None = None,
+        seed: int = 2,
+    ) -> None:
+        """Answer `fraction` of calls (all, or the named operations) with a 5xx error."""
+        self.throttle(fraction, codes=codes, operations=operations, seed=seed)
 
     def clear(self) -> None:
         self.throttles.clear()
@@ -79,7 +109,7 @@ class Faults:
                 continue
             if throttle.rng.random() < throttle.fraction:
                 code = throttle.rng.choice(throttle.codes)
-                raise error(code, "Rate exceeded", 429 if code == "ThrottlingException" else 400)
+                raise error(code, _MESSAGES.get(code, "Rate exceeded"), _STATUS[code])
 
     def add_copy_rule(self, rule: CopyRule) -> None:
         self.copy_rules.append(rule)

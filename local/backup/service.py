@@ -105,6 +105,7 @@ class BackupTwin:
         self._calls_lock = threading.Lock()
         # Controls that belong to one part, offered here too.
         self.throttle = self.faults.throttle
+        self.server_errors = self.faults.server_errors
         self.clear_faults = self.faults.clear
         self.release = self.scheduler.release
         self.next_event_time = self.scheduler.next_event_time

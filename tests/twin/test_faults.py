@@ -162,3 +162,42 @@ def test_every_call_is_recorded_and_write_calls_counts_writes(layout: Layout, tw
     assert twin.backup.calls[start + 3].params["Lifecycle"] == {"DeleteAfterDays": 30}
     writes = [c.operation for c in twin.backup.write_calls()[writes_before:]]
     assert writes == ["start_copy_job", "update_recovery_point_lifecycle"]
+
+
+def test_server_errors_answer_500_and_503_by_fraction_and_for_chosen_operations(
+    layout: Layout, twin: Twin
+) -> None:
+    """aws-facts.md §B.7: besides throttling, AWS APIs answer InternalFailure (500) and
+    ServiceUnavailable (503); botocore's standard mode retries both."""
+    twin.backup.server_errors(1.0, codes=["InternalFailure"], operations=["list_copy_jobs"])
+    code, _, status = error_of(layout.source.list_copy_jobs)
+    assert (code, status) == ("InternalFailure", 500)
+    assert layout.source.list_recovery_points_by_backup_vault(BackupVaultName=VAULT)
+
+    twin.backup.clear_faults()
+    twin.backup.server_errors(1.0, codes=["ServiceUnavailable"])
+    assert error_of(layout.source.list_copy_jobs)[::2] == ("ServiceUnavailable", 503)
+
+    twin.backup.clear_faults()
+    twin.backup.server_errors(0.2, seed=3)
+    counts = Counter(outcomes(layout, 500))
+    assert 0.14 <= (500 - counts["ok"]) / 500 <= 0.26
+    assert counts["InternalFailure"] > 30
+    assert counts["ServiceUnavailable"] > 30
+
+
+def test_the_sdks_own_retries_see_every_server_error(layout: Layout, twin: Twin) -> None:
+    """aws-facts.md §B.7: standard retry mode retries a 5xx; 3 attempts in all by default."""
+    from local.accounts import client
+
+    retrying = client(
+        "backup",
+        RESOURCE_ACCOUNT,
+        MAIN_REGION,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
+    twin.backup.server_errors(1.0, codes=["ServiceUnavailable"])
+    before = len(twin.backup.calls)
+    assert error_of(retrying.list_copy_jobs)[0] == "ServiceUnavailable"
+    assert [c.error for c in twin.backup.calls[before:]] == ["ServiceUnavailable"] * 3
+    assert twin.clock.sleeps[-1].reason == "sdk-retry"  # the back-off waited virtual time

@@ -163,6 +163,19 @@ class World:
         backup, vault = self._owner(recovery_point_arn)
         backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
 
+    def narrow_reader(self, *actions: str) -> None:
+        """Someone narrows the backup account's reader roles to these AWS Backup actions."""
+        iam = self.twin.client("iam", self.settings.backup_account, MAIN_REGION)
+        statement = [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+        for region in sorted(
+            {self.settings.backup_region, self.settings.alternate_region, BACKUP_REGION}
+        ):
+            iam.put_role_policy(
+                RoleName=f"BackupEventsCopyReader-{region}",
+                PolicyName="ReadCopiesOnly",
+                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statement}),
+            )
+
     def forget_copy_jobs(self, recovery_point_arn: str) -> None:
         """AWS keeps job history for a limited time (aws-facts.md §B.2); the twin keeps it
         forever, so a test that needs the history gone drops it."""

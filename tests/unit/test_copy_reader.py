@@ -27,7 +27,7 @@ from tasks.copy_reader import (
 )
 from tasks.errors import CopyReaderUnavailable, InvalidInput
 from tasks.inputs import Fields
-from tests.unit.conftest import TASK_ROLE, World
+from tests.unit.conftest import TASK_ROLE, World, trust_copy_readers
 
 
 @dataclass(frozen=True)
@@ -141,16 +141,14 @@ def test_a_backup_never_copied_has_no_copies(held: Held) -> None:
 
 @pytest.mark.usefixtures("as_task")
 def test_a_copy_the_reader_may_not_describe_is_named_by_the_reader(held: Held) -> None:
-    held.world.twin.backup.throttle(
-        1.0, codes=["AccessDeniedException"], operations=["describe_recovery_point"]
-    )
+    held.world.narrow_reader("backup:ListRecoveryPointsByBackupVault")
     try:
         with pytest.raises(CopyReaderUnavailable, match="may not read"):
             CopyReader(held.world.reader_role_arn).describe(
                 held.world.destinations[0], held.copies[0]
             )
     finally:
-        held.world.twin.backup.clear_faults()
+        trust_copy_readers(held.world.twin, held.world.settings)
 
 
 # --- Inputs ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from tasks.errors import (
     CopyJobTimedOut,
     CopyNoLongerExists,
     LimitExceededException,
+    ServiceUnavailableException,
     ThrottlingException,
 )
 from tests.unit.conftest import AURORA, DAY, EBS, HOUR, TASK_ROLE, PlanInfo, World
@@ -210,12 +211,8 @@ def test_a_plans_copy_already_in_the_destination_is_reused(world: World) -> None
 
 
 def deny_reading_copies(world: World) -> None:
-    """The reader role may not list the backup account's vault (a policy, an SCP)."""
-    world.twin.backup.throttle(
-        1.0,
-        codes=["AccessDeniedException"],
-        operations=["list_recovery_points_by_backup_vault"],
-    )
+    """The reader role may no longer list the backup account's vault."""
+    world.narrow_reader("backup:DescribeRecoveryPoint")
 
 
 def test_an_old_backup_whose_copies_cannot_be_read_is_not_copied_blindly(world: World) -> None:
@@ -288,6 +285,20 @@ def test_throttled_start_reaches_the_caller_as_limit_exceeded_after_botocores_re
     assert lines[-1]["aws_error"].startswith("LimitExceededException: start_copy_job: ")
     assert lines[-2]["aws_request"]["RecoveryPointArn"] == original
     assert lines[-2]["aws_request"]["Lifecycle"] == {"DeleteAfterDays": 35}
+
+
+@pytest.mark.parametrize("code", ["InternalFailure", "ServiceUnavailable"])
+def test_a_server_error_reaches_the_caller_as_service_unavailable_after_botocores_retries(
+    world: World, code: str
+) -> None:
+    # The state machine retries ServiceUnavailableException; AWS's own code stays in the cause.
+    original = world.backup()
+    world.twin.backup.server_errors(1.0, codes=[code], operations=["start_copy_job"])
+    with pytest.raises(ServiceUnavailableException, match=f"start_copy_job: {code}: "):
+        world.run("StartCopyJob", world.copy_input(original))
+    attempts = [c for c in world.twin.backup.calls if c.operation == "start_copy_job"]
+    assert [c.error for c in attempts] == [code] * 3
+    assert world.copy_jobs(original) == []
 
 
 def test_a_throttle_that_clears_within_botocores_retries_is_invisible(world: World) -> None:

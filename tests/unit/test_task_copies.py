@@ -15,9 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from moto.sts.exceptions import STSClientError
-from moto.sts.models import STSBackend
 
+from local.accounts import MAIN_REGION
 from local.backup import CopyAction
 from tasks import start_copy_job
 from tasks.errors import (
@@ -31,7 +30,7 @@ from tasks.errors import (
     ServiceUnavailableException,
     ThrottlingException,
 )
-from tests.unit.conftest import AURORA, DAY, EBS, HOUR, TASK_ROLE, PlanInfo, World
+from tests.unit.conftest import AURORA, DAY, EBS, HOUR, PlanInfo, World
 
 
 def started_copies(world: World) -> list[dict[str, Any]]:
@@ -240,20 +239,25 @@ def test_a_young_backup_is_copied_even_when_its_copies_cannot_be_read(world: Wor
         "with an error the state machine neither retries by design nor catches"
     ),
 )
-def test_a_young_backup_is_copied_when_the_reader_role_cannot_be_assumed(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The backup account has no stack in this Region yet, so its reader role does not exist
-    # or does not trust this account: STS answers AccessDenied (aws-facts.md §B.9).
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise STSClientError(
-            "AccessDenied",
-            f"User: {TASK_ROLE} is not authorized to perform: sts:AssumeRole on resource: "
-            f"{kwargs.get('role_arn')}",
-        )
-
+def test_a_young_backup_is_copied_when_the_reader_role_cannot_be_assumed(world: World) -> None:
+    # The backup account's stack was deployed with another organization's id: its reader role
+    # trusts nobody here, and STS answers AccessDenied (aws-facts.md §B.9).
+    iam = world.twin.client("iam", world.settings.backup_account, MAIN_REGION)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-anotherorg1"}},
+            }
+        ],
+    }
+    iam.update_assume_role_policy(
+        RoleName=f"BackupEventsCopyReader-{MAIN_REGION}", PolicyDocument=json.dumps(trust)
+    )
     original = world.backup()
-    monkeypatch.setattr(STSBackend, "assume_role", refuse)
     assert world.run("StartCopyJob", world.copy_input(original))["Started"] is True
 
 

@@ -56,6 +56,27 @@ class StepFunctionsTwin:
     def finished(self, execution: Any) -> None:
         self._changed(execution, str(execution.exec_status.value))
 
+    def run(self, worker: Any, logic: Callable[[], None]) -> None:
+        """Run an execution's `logic` in its own clock participant thread, as its account and
+        the state machine's role, announcing RUNNING before and the outcome after."""
+        details = worker._evaluation_details
+        arn = details.execution_details.arn
+        account = details.aws_execution_details.account
+        role_arn = details.aws_execution_details.role_arn
+        execution = worker._execution_communication.execution
+        self.clock.reserve_participant()
+        # Announced before the thread starts, so RUNNING can never follow SUCCEEDED.
+        self.started(execution)
+
+        def run() -> None:
+            with self.clock.participant(arn, reserved=True), acting_as(account, role_arn):
+                try:
+                    logic()
+                finally:
+                    self.finished(execution)
+
+        threading.Thread(target=run, name=f"sfn:{arn.rsplit(':', 1)[-1]}", daemon=True).start()
+
     def _changed(self, execution: Any, status: str) -> None:
         for listener in self.status_listeners:
             listener(execution, status)
@@ -522,15 +543,26 @@ def _install_executions() -> None:
 
     # moto's DescribeExecution passes a str output through as if it were JSON text already,
     # so an execution whose output is a JSON string showed it unquoted. Keep it as JSON text.
+    # And an output holding datetimes could not be shown at all (docs/twin.md §1).
     from moto.stepfunctions.parser.backend import execution as execution_module
 
     communication = execution_module.BaseExecutionWorkerCommunication
     original_reflect = communication._reflect_execution_status
 
     def _reflect_execution_status(self: Any) -> None:
+        from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
         original_reflect(self)
-        if _active is not None and isinstance(self.execution.output, str):
-            self.execution.output = json.dumps(self.execution.output)
+        if _active is None:
+            return
+        output = self.execution.output
+        if isinstance(output, str):
+            self.execution.output = json.dumps(output)
+        elif output is not None:
+            # An AWS SDK task's answer can hold timestamps (RedriveExecution's redriveDate),
+            # which moto's DescribeExecution and the status event could not serialise: they
+            # become ISO-8601 text, as Step Functions shows them.
+            self.execution.output = json.loads(to_json_str(output))
 
     communication._reflect_execution_status = _reflect_execution_status
 
@@ -568,22 +600,7 @@ def _install_executions() -> None:
         if twin is None:
             original_start(self)
             return
-        details = self._evaluation_details
-        arn = details.execution_details.arn
-        account = details.aws_execution_details.account
-        role_arn = details.aws_execution_details.role_arn
-        twin.clock.reserve_participant()
-        # Announced before the thread starts, so RUNNING can never follow SUCCEEDED.
-        twin.started(self._execution_communication.execution)
-
-        def run() -> None:
-            with twin.clock.participant(arn, reserved=True), acting_as(account, role_arn):
-                try:
-                    self._execution_logic()
-                finally:
-                    twin.finished(self._execution_communication.execution)
-
-        threading.Thread(target=run, name=f"sfn:{arn.rsplit(':', 1)[-1]}", daemon=True).start()
+        twin.run(self, self._execution_logic)
 
     worker_class.start = start
 

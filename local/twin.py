@@ -26,6 +26,7 @@ from local import (
     iam,
     kms,
     lambdas,
+    redrive,
     stepfunctions,
 )
 from local.accounts import (
@@ -53,6 +54,7 @@ def install_patches() -> None:
     kms.install()
     lambdas.install()
     stepfunctions.install()
+    redrive.install()
     backup.install()
     cloudformation.install()
     # moto logs every failed state at ERROR; a failure here is an expected test outcome.
@@ -96,6 +98,7 @@ class Twin:
         cloudwatch.activate(self.cloudwatch if on else None)
         lambdas.activate(self.lambdas if on else None)
         stepfunctions.activate(self.stepfunctions if on else None)
+        redrive.activate(self.stepfunctions if on else None)
         backup.activate(self.backup if on else None)
         cloudformation.activate(on)
         kms.activate(on)

@@ -31,7 +31,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
     f"{PARSER}.asl.eval.variable_store": ("encode_jsonata_variable_declarations",),
     f"{PARSER}.asl.component.common.retry.retrier_decl": ("time",),
     f"{PARSER}.asl.component.state.wait.wait_function.wait_function": ("WaitFunction",),
-    f"{PARSER}.asl.component.state.state": ("datetime",),
     f"{PARSER}.asl.eval.event.event_manager": ("datetime",),
     f"{PARSER}.backend.execution": ("datetime", "Execution", "BaseExecutionWorkerCommunication"),
     f"{PARSER}.backend.execution_worker": ("ExecutionWorker",),
@@ -51,7 +50,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "StateMockedResponses",
     ),
     "moto.stepfunctions.models": ("StateMachine",),
-    "moto.stepfunctions.responses": ("get_backend",),
+    "moto.stepfunctions.responses": ("get_backend", "StepFunctionResponse"),
     "moto.awslambda.models": ("LambdaFunction", "LambdaBackend"),
     "moto.backup.responses": ("BackupResponse",),
     "moto.backup.urls": ("url_paths", "response"),
@@ -67,6 +66,9 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "moto.ssm.models": ("ssm_backends", "Parameter", "SimpleSystemManagerBackend"),
     "moto.cloudwatch.models": ("cloudwatch_backends",),
     "moto.cloudwatch.responses": ("CloudWatchResponse",),
+    f"{PARSER}.asl.component.state.state": ("datetime", "CommonStateField"),
+    f"{PARSER}.asl.component.eval_component": ("EvalComponent",),
+    f"{PARSER}.asl.utils.encoding": ("to_json_str",),
     "moto.sqs.models": ("sqs_backends",),
     "botocore.endpoint": ("time",),
 }
@@ -103,6 +105,12 @@ METHODS: dict[str, tuple[str, ...]] = {
     "moto.kms.models.KmsBackend": ("_generate_default_keys", "get_key_id_from_alias"),
     "moto.ssm.models.SimpleSystemManagerBackend": ("get_parameter", "get_parameters"),
     "moto.cloudwatch.responses.CloudWatchResponse": ("describe_alarms",),
+    f"{PARSER}.asl.component.state.state.CommonStateField": ("_eval_body",),
+    "moto.stepfunctions.responses.StepFunctionResponse": (
+        "describe_execution",
+        "list_executions",
+        "stepfunction_backend",
+    ),
 }
 
 

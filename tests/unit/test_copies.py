@@ -297,20 +297,6 @@ def made_copy(original: RecoveryPoint) -> RecoveryPoint:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "copies_outlive requires a copy to outlive an original whose AWS date lies past "
-        "36,500 days, which no copy can (AWS's maximum), while a never-expiring original is "
-        "satisfied by 36,500 days: such an original is never cut (CopiesExpireTooSoon)"
-    ),
-)
-def test_a_copy_kept_the_most_aws_allows_outlives_any_original() -> None:
-    original = original_point(MAX_DAYS, delete_at=CREATED + timedelta(days=MAX_DAYS, hours=1))
-    assert copy_lifecycle(original) == {"DeleteAfterDays": MAX_DAYS}
-    assert copies_outlive(original, {WEST: made_copy(original)}).safe
-
-
 # --- job_created ----------------------------------------------------------------------------
 
 

@@ -956,6 +956,21 @@ def test_a_never_expiring_original_needs_copies_kept_forever_or_a_hundred_years(
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "copies_outlive requires a copy to outlive an original whose AWS date lies past "
+        "36,500 days, which no copy can (AWS's maximum), while a never-expiring original is "
+        "satisfied by 36,500 days: such an original is never cut (CopiesExpireTooSoon)"
+    ),
+)
+def test_a_copy_kept_the_most_aws_allows_outlives_an_original_aws_keeps_longer() -> None:
+    # The copy the workflow makes for it (tasks/copies.py copy_lifecycle) has the most AWS
+    # allows: 36,500 days from the shared creation date.
+    original = point(delete_after_days=MAX_DAYS, delete_at=CREATED + timedelta(MAX_DAYS, hours=1))
+    assert copies_outlive(original, {WEST: copy_point(MAX_DAYS)}).safe
+
+
 def test_with_no_copies_there_is_nothing_to_outlive() -> None:
     # Verification, not this check, requires the two copies to exist.
     assert copies_outlive(point(delete_after_days=35), {}).safe

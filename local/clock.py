@@ -68,6 +68,9 @@ class VirtualClock:
         # time stands still for them). Python runs one thread at a time anyway, and a thousand
         # runnable threads fighting over the same locks convoy and crawl.
         self._run_slots = threading.Semaphore(RUNNING_AT_ONCE)
+        # One-off actions due at a virtual moment (someone deletes a backup; a late event).
+        self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
+        self.on_advance(self._fire_timers, next_due=self.next_timer)
 
     # -- reading ---------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -92,6 +95,27 @@ class VirtualClock:
         self._listeners.append(listener)
         if next_due is not None:
             self._due.append(next_due)
+
+    def call_at(self, when: datetime, action: Callable[[], None]) -> None:
+        """Run `action()` when virtual time reaches `when` (at once if it already has).
+
+        It runs where time-triggered work runs: while the clock moves, with its lock held, so
+        nothing else happens at that moment before it; it may start executions.
+        """
+        with self._lock:
+            heapq.heappush(self._timers, (when, next(self._sequence), action))
+            if when <= self._now:
+                self._fire_timers(self._now)
+
+    def next_timer(self) -> datetime | None:
+        """When the next `call_at` action is due (None: none is waiting)."""
+        timers = self._timers
+        return timers[0][0] if timers else None
+
+    def _fire_timers(self, now: datetime) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, action = heapq.heappop(self._timers)
+            action()
 
     def advance(self, seconds: float = 0.0, *, to: datetime | None = None) -> datetime:
         """Move virtual time forward and run what became due; never moves backwards."""

@@ -23,6 +23,7 @@ from local import (
     backup,
     cloudformation,
     cloudwatch,
+    events,
     iam,
     kms,
     lambdas,
@@ -39,7 +40,7 @@ from local.accounts import (
 )
 from local.backup import BackupTwin
 from local.clock import DEFAULT_START, VirtualClock
-from local.events import EventRouter
+from local.events import EventRouter, Schedules
 from local.lambdas import LambdaRuntime
 from local.stepfunctions import StepFunctionsTwin
 
@@ -57,6 +58,7 @@ def install_patches() -> None:
     redrive.install()
     backup.install()
     cloudformation.install()
+    events.install()
     # moto logs every failed state at ERROR; a failure here is an expected test outcome.
     for name in ("moto.stepfunctions.parser", "moto.stepfunctions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -70,7 +72,8 @@ class Twin:
 
         self.clock = VirtualClock(start)
         self.organization = Organization()
-        self.router = EventRouter(self.clock.iso_now)
+        self.router = EventRouter(self.clock)
+        self.schedules = Schedules(self.clock, self.router)
         self.backup = BackupTwin(self.clock, self.router, self.organization)
         self.lambdas = LambdaRuntime()
         self.stepfunctions = StepFunctionsTwin(self.clock, self.router)
@@ -102,6 +105,7 @@ class Twin:
         backup.activate(self.backup if on else None)
         cloudformation.activate(on)
         kms.activate(on)
+        events.activate(self.schedules if on else None)
 
     def __enter__(self) -> Twin:
         if Twin._running is not None:
@@ -185,7 +189,9 @@ class Twin:
         deadline = self.clock.now() + limit
         while True:
             self.wait_for_executions(timeout)
-            upcoming = self.backup.next_event_time()
+            # Jobs, late events and someone's actions; schedules fire only while time passes.
+            due = [self.backup.next_event_time(), self.clock.next_timer()]
+            upcoming = min((when for when in due if when is not None), default=None)
             if upcoming is None or upcoming > deadline:
                 return
             self.clock.advance(to=upcoming)

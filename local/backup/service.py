@@ -56,6 +56,17 @@ WRITE_OPERATIONS = frozenset(
 
 
 @dataclass
+class Intervention:
+    """Something someone did to a recovery point outside the workflow, and how AWS answered."""
+
+    at: datetime
+    action: str  # "delete" or "lifecycle"
+    point_arn: str
+    lifecycle: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass
 class Call:
     account: str
     region: str
@@ -103,6 +114,7 @@ class BackupTwin:
         self.api = BackupApi(clock, self.store, self.scheduler, organization)
         self.calls: list[Call] = []
         self._calls_lock = threading.Lock()
+        self.interventions: list[Intervention] = []
         # Controls that belong to one part, offered here too.
         self.throttle = self.faults.throttle
         self.server_errors = self.faults.server_errors
@@ -242,3 +254,49 @@ class BackupTwin:
                 if job.kind == "copy" and job.state == "CREATED" and predicate(job):
                     rule.apply(job)
         return rule
+
+    # -- someone else ------------------------------------------------------------------------
+    def at(self, when: datetime, action: Callable[[], None]) -> None:
+        """Run `action()` at virtual time `when`, while the clock passes it."""
+        self.clock.call_at(when, action)
+
+    def someone_deletes(self, point_arn: str, *, at: datetime | None = None) -> None:
+        """Someone deletes the recovery point (console, CLI), now or at `at`."""
+        self._intervene("delete", point_arn, None, at)
+
+    def someone_changes_lifecycle(
+        self, point_arn: str, lifecycle: dict[str, Any], *, at: datetime | None = None
+    ) -> None:
+        """Someone sets the point's lifecycle (UpdateRecoveryPointLifecycle), now or at `at`.
+
+        AWS's rules apply as to any caller: a locked vault, a cold point or an invalid lifecycle
+        refuses it, and the refusal is recorded in `interventions` instead of raised.
+        """
+        self._intervene("lifecycle", point_arn, dict(lifecycle), at)
+
+    def _intervene(
+        self, action: str, point_arn: str, lifecycle: dict[str, Any] | None, at: datetime | None
+    ) -> None:
+        def act() -> None:
+            from moto.core.exceptions import JsonRESTError
+
+            record = Intervention(self.clock.now(), action, point_arn, lifecycle)
+            point = self.store.points.get(point_arn)
+            try:
+                if point is None or point.deleted:
+                    raise KeyError(point_arn)
+                where = (point.account, point.region)
+                params = {"BackupVaultName": point.vault_name, "RecoveryPointArn": point_arn}
+                if action == "delete":
+                    self.api.api_delete_recovery_point(*where, params)
+                else:
+                    self.api.api_update_recovery_point_lifecycle(
+                        *where, {**params, "Lifecycle": lifecycle}
+                    )
+            except KeyError:
+                record.error = "ResourceNotFoundException"
+            except JsonRESTError as refused:
+                record.error = refused.error_type
+            self.interventions.append(record)
+
+        self.clock.call_at(at or self.clock.now(), act)

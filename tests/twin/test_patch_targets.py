@@ -70,6 +70,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     f"{PARSER}.asl.component.eval_component": ("EvalComponent",),
     f"{PARSER}.asl.utils.encoding": ("to_json_str",),
     "moto.sqs.models": ("sqs_backends",),
+    "moto.events.models": ("EventsBackend", "events_backends"),
     "botocore.endpoint": ("time",),
 }
 METHODS: dict[str, tuple[str, ...]] = {
@@ -105,6 +106,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     "moto.kms.models.KmsBackend": ("_generate_default_keys", "get_key_id_from_alias"),
     "moto.ssm.models.SimpleSystemManagerBackend": ("get_parameter", "get_parameters"),
     "moto.cloudwatch.responses.CloudWatchResponse": ("describe_alarms",),
+    "moto.events.models.EventsBackend": ("put_rule",),
     f"{PARSER}.asl.component.state.state.CommonStateField": ("_eval_body",),
     "moto.stepfunctions.responses.StepFunctionResponse": (
         "describe_execution",

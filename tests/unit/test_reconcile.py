@@ -21,9 +21,19 @@ from tasks.copies import Deployment
 from tasks.errors import FINAL_ERRORS, TRANSIENT_AWS_ERRORS
 from tasks.events import parse_finish_request
 from tasks.inputs import EXECUTION_NAME
+from tasks.ledger import CutRecord
 from tasks.needs import Action, Need
 from tasks.reconcile import EVENTS, execution_name, plan_actions
-from tasks.survey import Execution, Place, Survey, execution_point, executions, redrivable
+from tasks.survey import (
+    Execution,
+    Place,
+    Survey,
+    execution_point,
+    executions,
+    ledger_records,
+    pages,
+    redrivable,
+)
 from tasks.trigger import read_trigger
 from tests.support import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT, VAULT_NAME, load_event
 
@@ -365,3 +375,43 @@ def test_executions_are_running_ones_and_unsuccessful_ones_within_the_horizon() 
     assert found["f"].stopped == NOW - timedelta(days=13)
     assert found["r"].recovery_point_arn == found["f"].recovery_point_arn is not None
     assert found["a"].recovery_point_arn is None
+
+
+def test_paged_listings_are_read_to_the_end_in_either_spelling_of_the_token() -> None:
+    # AWS Backup pages with NextToken, Step Functions with nextToken.
+    def backup_pages(**request: Any) -> dict[str, Any]:
+        start = int(request.get("NextToken") or 0)
+        page: dict[str, Any] = {"Items": [start, start + 1]}
+        if start < 4:
+            page["NextToken"] = str(start + 2)
+        return page
+
+    def sfn_pages(**request: Any) -> dict[str, Any]:
+        if request.get("nextToken") is None:
+            return {"executions": [{"stopDate": NOW}], "nextToken": "2"}
+        return {"executions": [{"name": "last"}]}
+
+    assert list(pages(backup_pages, "Items")) == [0, 1, 2, 3, 4, 5]
+    # ...as JSON: dates in UTC text.
+    assert list(pages(sfn_pages, "executions")) == [
+        {"stopDate": "2026-11-25T03:00:00Z"},
+        {"name": "last"},
+    ]
+
+
+def test_the_whole_ledger_is_read_page_by_page() -> None:
+    items = [CutRecord(point(n), "CUT", 8, 35, "2026-11-21T05:00:00Z").to_item() for n in range(3)]
+    asked: list[dict[str, Any]] = []
+
+    class Ledger:
+        def scan(self, **request: Any) -> dict[str, Any]:
+            asked.append(request)
+            if "ExclusiveStartKey" not in request:
+                return {"Items": items[:2], "LastEvaluatedKey": {"k": 2}}
+            return {"Items": items[2:]}
+
+    records = ledger_records(Ledger(), "BackupEvents-CutLedger")
+    assert sorted(records) == [point(0), point(1), point(2)]
+    assert records[point(2)].delete_after_days == 8
+    assert [r.get("ExclusiveStartKey") for r in asked] == [None, {"k": 2}]
+    assert all(r["ConsistentRead"] is True for r in asked)

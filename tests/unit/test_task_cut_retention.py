@@ -411,3 +411,35 @@ def test_every_write_is_logged_with_its_request_and_answer(
     # The dashboard's figures (CloudWatch embedded metrics in the same log).
     [figures] = [json.loads(line) for line in output if '"_aws"' in line]
     assert (figures["BackupsCut"], figures["RetentionDaysRemoved"]) == ([1.0], [27.0])
+
+
+def test_every_task_logs_its_own_execution_and_backup_on_every_line(
+    world: World, task_logs: Callable[[], str]
+) -> None:
+    # One filter on the execution (or the backup) reads one backup's whole story, also when
+    # the same warm function served another backup's execution in between.
+    first, second = world.backup(), world.backup(resource=AURORA)
+    steps: list[tuple[str, Callable[[], Any], tuple[str, str]]] = [
+        (
+            "DescribeRecoveryPoint",
+            lambda: world.describe_input(world.events[first]),
+            (EXECUTION, first),
+        ),
+        ("StartCopyJob", lambda: world.copy_input(first, 0), (EXECUTION, first)),
+        (
+            "DescribeRecoveryPoint",
+            lambda: world.describe_input(world.events[second], Execution="other"),
+            ("other", second),
+        ),
+        ("StartCopyJob", lambda: world.copy_input(first, 1), (EXECUTION, first)),
+        ("VerifyCopies", lambda: world.verify_input(first), (EXECUTION, first)),
+        ("CutRetention", lambda: world.cut_input(first), (EXECUTION, first)),
+    ]
+    for task, payload, expected in steps:
+        built = payload()
+        task_logs()
+        world.run(task, built)
+        world.twin.clock.advance(HOUR)
+        lines = [json.loads(x) for x in task_logs().splitlines() if '"level"' in x]
+        assert lines, task
+        assert {(x["execution"], x["recovery_point_arn"]) for x in lines} == {expected}, task

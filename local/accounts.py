@@ -43,7 +43,7 @@ ORGANIZATION_ID = "o-a1b2c3d4e5"
 
 @dataclass
 class Organization:
-    """AWS Organizations as AWS Backup sees it (aws-facts.md §B.1, cross-account copy)."""
+    """AWS Organizations as AWS Backup sees it (docs/aws-facts.md §B.1, cross-account copy)."""
 
     id: str = ORGANIZATION_ID
     members: set[str] = field(

@@ -1,6 +1,6 @@
 """CloudFormation in the twin: the template's resources really come to life.
 
-Stock moto (local-testing.md §4) skips AWS::Backup::BackupVault, puts state machines in its
+Stock moto (docs/twin.md §4) skips AWS::Backup::BackupVault, puts state machines in its
 non-executing backend and ignores DefinitionSubstitutions, ignores `Rules` and parameter
 constraints, and cannot attach the public Powertools layer. The twin closes those gaps:
 
@@ -50,7 +50,7 @@ def powertools_layer_arn(region: str, runtime: str = "python3.13", arch: str = "
 
 
 # The commercial Regions where Powertools publishes its layer and these parameters; none in
-# GovCloud or China (aws-facts.md §H, Powertools layer Regions).
+# GovCloud or China (docs/aws-facts.md §H, Powertools layer Regions).
 POWERTOOLS_REGIONS = frozenset(
     {
         "af-south-1",
@@ -89,7 +89,7 @@ POWERTOOLS_PARAMETER_PREFIX = "/aws/service/powertools/"
 
 
 def publish_powertools_parameters(account: str, region: str) -> None:
-    """The public SSM parameters Powertools publishes for its layer (aws-facts.md §E.5), in the
+    """The public SSM parameters Powertools publishes for its layer (docs/aws-facts.md §E.5), in the
     Regions where it does; elsewhere they do not exist."""
     from datetime import UTC, datetime
 
@@ -517,7 +517,7 @@ def organizational_unit(
 ) -> str:
     """An OU in `management_account`'s AWS Organizations that holds `members`; returns its id.
 
-    Service-managed StackSets deploy to OUs, not to listed accounts (aws-facts.md §E.3), and
+    Service-managed StackSets deploy to OUs, not to listed accounts (docs/aws-facts.md §E.3), and
     moto's StackSets resolve an OU through moto's Organizations. moto makes up the ID of every
     account it creates, so each account made here is given the twin's fixed ID instead, and
     stack instances land in the same accounts the tests read.
@@ -667,7 +667,7 @@ def _install_function_properties() -> None:
         properties = cloudformation_json["Properties"]
         code = dict(properties["Code"])
         if "ZipFile" in code:
-            # CloudFormation writes inline code to index.py (aws-facts.md §E.1).
+            # CloudFormation writes inline code to index.py (docs/aws-facts.md §E.1).
             code["ZipFile"] = base64.b64encode(
                 function_class._create_zipfile_from_plaintext_code(code["ZipFile"])
             )

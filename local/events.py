@@ -2,29 +2,29 @@
 
 Stock moto cannot deliver to Step Functions or Lambda targets, drops `resources` and `account`
 when it forwards, and looks up SQS targets only in the rule's account
-(local-testing.md §3). The twin publishes service events itself:
+(docs/twin.md §3). The twin publishes service events itself:
 
 - the envelope is AWS's (`version, id, detail-type, source, account, time, region,
   resources, detail`), with `time` on the virtual clock;
 - an event goes onto the default bus of the account and region where it happened, and only
-  the rules there see it (aws-facts.md §A.4);
+  the rules there see it (docs/aws-facts.md §A.4);
 - each enabled rule whose pattern matches (moto's pattern matcher, which handles the
   operators we use) delivers to its targets with Input, InputPath or InputTransformer
   applied: Step Functions (StartExecution, generated name), SQS, Lambda (in-process
   runtime) and another event bus (forwarded with `account` kept); rules without a pattern
   (schedules) see no events;
-- only the targets AWS can reach (aws-facts.md §D.2): an event bus in any account and region;
+- only the targets AWS can reach (docs/aws-facts.md §D.2): an event bus in any account and region;
   SQS and Lambda in any account of the rule's region; Step Functions only in the rule's own
   account and region. Other targets are not invoked: the attempt is recorded in
   `failed_deliveries`, as AWS would only count a FailedInvocation;
 - `drop(predicate)` loses chosen events, because AWS Backup delivers "best effort"
-  (aws-facts.md §A.1);
+  (docs/aws-facts.md §A.1);
 - `disturb(...)` draws, with a seeded generator, which events are lost, delivered twice,
   delivered late (hours later, their `time` still the moment it happened) or reordered (held
   until the next event about the same job or execution has been delivered, so a later state
-  arrives first) (aws-facts.md §A.1);
+  arrives first) (docs/aws-facts.md §A.1);
 - schedules: rules with a `rate(...)` ScheduleExpression fire on the virtual clock, each
-  delivering AWS's "Scheduled Event" to its targets (aws-facts.md §D.1).
+  delivering AWS's "Scheduled Event" to its targets (docs/aws-facts.md §D.1).
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ _CROSS_ACCOUNT_SERVICES = {"sqs", "lambda", "sns", "kinesis", "execute-api"}
 
 
 def unreachable(rule_arn: str, target_arn: str) -> str | None:
-    """Why a rule cannot deliver to this target in AWS, or None if it can (aws-facts.md §D.2)."""
+    """Why a rule cannot deliver to this target in AWS, or None if it can.
+
+    docs/aws-facts.md §D.2.
+    """
     rule_region, rule_account = rule_arn.split(":")[3:5]
     service, region, account = target_arn.split(":")[2:5]
     if service == "events":
@@ -360,7 +363,7 @@ _UNIT = {"minute": "minutes", "hour": "hours", "day": "days"}
 
 
 def rate_of(expression: str) -> timedelta:
-    """The period of a `rate(N unit)` schedule expression (aws-facts.md §D.1)."""
+    """The period of a `rate(N unit)` schedule expression (docs/aws-facts.md §D.1)."""
     match = _RATE.match(expression.strip())
     if match is None:
         raise ValueError(f"the twin runs rate(...) schedules only, not {expression!r}")

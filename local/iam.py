@@ -6,12 +6,12 @@ managed policies attached to it in moto's IAM), with local/policy.py:
 
 - the action (`backup:<Operation>`, `sts:AssumeRole`, `iam:PassRole`) and the resource the
   Service Authorization Reference names for it, in the ARN shape of each resource type
-  (aws-facts.md §A.2: recovery points of EBS and EC2 carry no account);
+  (docs/aws-facts.md §A.2: recovery points of EBS and EC2 carry no account);
 - the request's condition keys: `aws:RequestedRegion`, `aws:PrincipalArn`,
   `aws:PrincipalAccount`, `aws:PrincipalOrgID`, `aws:ResourceAccount` (absent when the
-  resource ARN names no account, aws-facts.md §H), `iam:PassedToService` for PassRole;
+  resource ARN names no account, docs/aws-facts.md §H), `iam:PassedToService` for PassRole;
 - an explicit Deny wins; without an Allow the call is refused: AccessDeniedException (HTTP 403)
-  for AWS Backup, AccessDenied for STS (aws-facts.md §B.9, §T.1).
+  for AWS Backup, AccessDenied for STS (docs/aws-facts.md §B.9, §T.1).
 
 STS AssumeRole also needs the target role's trust policy to admit the caller, whether or not
 the caller is known (a trust policy may admit `"AWS": "*"` within the organization).
@@ -97,7 +97,7 @@ class Authorizer:
         self.organization = organization
 
     def context(self, caller: Caller, region: str, resource: str) -> AccessContext:
-        """The global condition keys of one request (aws-facts.md §B.9, §H)."""
+        """The global condition keys of one request (docs/aws-facts.md §B.9, §H)."""
         principal = caller.principal or ""
         values: AccessContext = {
             "aws:RequestedRegion": region,

@@ -9,7 +9,7 @@ this process instead:
 - while it runs, every AWS call it makes is served by the function's own account, as its
   execution role (credentials it gets from STS AssumeRole are another role's, as in AWS);
 - an exception becomes the runtime's error payload, `errorType` = the exception's class name
-  (aws-facts.md §C.5), and a result that is not JSON-serialisable becomes
+  (docs/aws-facts.md §C.5), and a result that is not JSON-serialisable becomes
   `Runtime.MarshalError`, as in AWS;
 - faults, each by fraction (seeded) and for all or chosen functions:
   `throttle()` refuses invocations with TooManyRequestsException (Step Functions:
@@ -17,7 +17,7 @@ this process instead:
   the service's 500 before the handler runs; `inject("Sandbox.Timedout")` lets the handler
   run, side effects and all, then reports the time-out instead of its result;
   `inject("Runtime.ExitError", after=False|True)` crashes the runtime before the handler
-  runs or after it ran (aws-facts.md §C.5, §H).
+  runs or after it ran (docs/aws-facts.md §C.5, §H).
 """
 
 from __future__ import annotations

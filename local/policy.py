@@ -6,7 +6,7 @@ One evaluator serves the three kinds of policy the project writes:
   sts:AssumeRole (local/iam.py);
 - trust policies (`AssumeRolePolicyDocument`), checked on sts:AssumeRole;
 - backup vault access policies, checked when a copy job starts: `backup:CopyIntoBackupVault`
-  on the destination vault and `backup:CopyFromBackupVault` on the source (aws-facts.md §B.9).
+  on the destination vault and `backup:CopyFromBackupVault` on the source (docs/aws-facts.md §B.9).
 
 It evaluates what this project and AWS's samples write: Allow and Deny (an explicit Deny
 wins; without an Allow the answer is no), `Principal` "*", {"AWS": ...} or {"Service": ...},
@@ -17,7 +17,7 @@ with the `ForAllValues:` and `ForAnyValue:` set prefixes and the `IfExists` suff
 operator or element is an error, never a silent allow or a silently skipped Deny: `check()`
 finds it when the policy is put, so the twin refuses what it cannot evaluate instead of guessing.
 
-Absent condition keys follow IAM (aws-facts.md §H, set operators): a positive operator is
+Absent condition keys follow IAM (docs/aws-facts.md §H, set operators): a positive operator is
 false and a negated one true; `ForAllValues:` is true (nothing fails it) and `ForAnyValue:`
 false, negated or not; `...IfExists` is true; `Null` tests for absence itself.
 """

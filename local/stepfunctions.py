@@ -1,6 +1,6 @@
 """Patches that make moto's Step Functions interpreter (LocalStack's ASL engine) run our workflow.
 
-Each gap is described in local-testing.md §1 (see docs/aws-facts.md), and each patch has a test
+Each gap is described in docs/twin.md §1 (see docs/aws-facts.md), and each patch has a test
 in tests/twin/test_moto_patches.py that fails loudly if a moto upgrade moves what it patches.
 
 - JSONata and variables: moto ships the evaluator as `None`; plug in jsonata-python, with
@@ -241,7 +241,7 @@ _HASHES = {
 
 
 def _hash(value: Any, algorithm: Any) -> str:
-    """Step Functions' JSONata $hash(value, algorithm) (aws-facts.md §C.8)."""
+    """Step Functions' JSONata $hash(value, algorithm) (docs/aws-facts.md §C.8)."""
     import hashlib
 
     if algorithm not in _HASHES:
@@ -741,7 +741,7 @@ def install() -> None:
 
 # -- reading executions ---------------------------------------------------------------------
 
-# Billing counts a transition per state entered and per retry attempt (aws-facts.md §C.1).
+# Billing counts a transition per state entered and per retry attempt (docs/aws-facts.md §C.1).
 _ENTERED = re.compile(r"StateEntered$")
 _SCHEDULED = {"TaskScheduled", "LambdaFunctionScheduled"}
 

@@ -6,7 +6,7 @@
         ...
         twin.wait_for_executions()
 
-Everything the tests and `make demo` prove runs through here. See local-testing.md for the
+Everything the tests and `make demo` prove runs through here. See docs/twin.md for the
 gaps in stock moto that the modules of this package close.
 """
 

@@ -166,7 +166,8 @@ def event_patterns(settings: Settings, account: str, region: str) -> dict[str, d
     ]
     backup_detail: dict[str, Any] = {"state": ["COMPLETED"], "backupVaultArn": [vault]}
     if not settings.copy_scheduled_backups:
-        # `exists: false` works on leaves only and also matches a missing parent (§0, b2ed690).
+        # `exists: false` works on leaves only and also matches a missing parent
+        # (docs/aws-facts.md §D.3).
         backup_detail["createdBy"] = {"backupPlanArn": [{"exists": False}]}
     return {
         "BackupCompleted": {

@@ -1,4 +1,4 @@
-"""The EventBridge events AWS Backup sends when a job changes state (aws-facts.md §A.2-§A.4).
+"""The EventBridge events AWS Backup sends when a job changes state (docs/aws-facts.md §A.2-§A.4).
 
 "Backup Job State Change" and "Copy Job State Change", with the shapes and quirks of AWS's
 examples, on the default bus of the account and region where the job runs, timed when the

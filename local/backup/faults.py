@@ -2,9 +2,9 @@
 
 - `throttle(fraction, ...)`: refuse that fraction of calls (all, or the named operations)
   with LimitExceededException (HTTP 400) or ThrottlingException (HTTP 429), before they act
-  (aws-facts.md §B.7). A seeded generator makes a run repeatable.
+  (docs/aws-facts.md §B.7). A seeded generator makes a run repeatable.
 - `server_errors(fraction, ...)`: the same with AWS's 5xx answers besides throttling:
-  InternalFailure (HTTP 500) and ServiceUnavailable (HTTP 503) (aws-facts.md §B.7, §H).
+  InternalFailure (HTTP 500) and ServiceUnavailable (HTTP 503) (docs/aws-facts.md §B.7, §H).
 - `on_copy(predicate, duration=, fail=, hold=)`: copy jobs that match take that long, end
   FAILED with that status message, or stay in CREATED until released (§B.1: no SLA, retry
   phase in CREATED). It also applies to matching jobs still waiting in CREATED.

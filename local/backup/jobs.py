@@ -2,7 +2,7 @@
 
 Jobs move CREATED → RUNNING → COMPLETED or FAILED, never instantly; only one backup or copy
 job runs per resource at a time, the rest wait in CREATED, and at most `outbound_copy_limit`
-copies run per account towards one destination region (aws-facts.md §B.1, §B.8). However far
+copies run per account towards one destination region (docs/aws-facts.md §B.1, §B.8). However far
 the clock jumps, jobs start and finish in time order at their own moments (`next_event_time()`
 tells the clock when).
 

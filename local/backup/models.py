@@ -2,7 +2,7 @@
 
 Vaults themselves are moto's (its backup backend creates, describes, locks and deletes them);
 the twin adds what moto lacks: recovery points, backup and copy jobs, vault access policies,
-and the lifecycle rules every operation that takes a `Lifecycle` validates (aws-facts.md §B.1,
+and the lifecycle rules every operation that takes a `Lifecycle` validates (docs/aws-facts.md §B.1,
 §B.4). Everything here is plain data and bookkeeping: time is the scheduler's (jobs.py), the
 API's answers are responses.py's.
 """
@@ -239,7 +239,7 @@ class RecoveryPoint:
 class CopyAction:
     """A backup plan rule's copy action: where to, and the copy's own lifecycle if it has one.
 
-    Without a lifecycle the copy takes the original's (aws-facts.md §B.1).
+    Without a lifecycle the copy takes the original's (docs/aws-facts.md §B.1).
     """
 
     destination_vault_arn: str
@@ -425,7 +425,7 @@ class BackupStore:
     def new_point_arn(
         self, account: str, region: str, resource_type: str, resource_arn: str
     ) -> str:
-        """A new recovery point's ARN, in its resource type's shape (aws-facts.md §A.2)."""
+        """A new recovery point's ARN, in its resource type's shape (docs/aws-facts.md §A.2)."""
         token = uuid.UUID(int=self._rng.getrandbits(128))
         if resource_type == "DynamoDB" and not self.dynamodb_advanced_features:
             table = resource_arn.split(":table/", 1)[-1].split("/")[0]

@@ -2,7 +2,7 @@
 
 Each `api_<operation>(account, region, params)` answers one request as AWS would: its
 validation and error codes, then the store and the scheduler do the work. Every behaviour
-cites the fact it models (aws-facts.md):
+cites the fact it models (docs/aws-facts.md):
 
 - StartBackupJob and StartCopyJob validate their input and lifecycle, return the same job for
   an IdempotencyToken already used in the account and region (§B.1); cold and continuous
@@ -407,7 +407,7 @@ class BackupApi:
     def api_describe_global_settings(
         self, account: str, region: str, p: dict[str, Any]
     ) -> dict[str, Any]:
-        """Whether the organization allows cross-account backup (aws-facts.md §B.1)."""
+        """Whether the organization allows cross-account backup (docs/aws-facts.md §B.1)."""
         if account not in self.organization.members:
             raise invalid_request(f"Account {account} is not a member of an organization.")
         enabled = self.organization.cross_account_backup_enabled
@@ -419,7 +419,7 @@ class BackupApi:
     def api_describe_region_settings(
         self, account: str, region: str, p: dict[str, Any]
     ) -> dict[str, Any]:
-        """Which resource types this account has opted in to here (aws-facts.md §B.9)."""
+        """Which resource types this account has opted in to here (docs/aws-facts.md §B.9)."""
         with self.store.lock:
             opted = dict(self.store.region_settings(account, region))
         return {

@@ -1,9 +1,10 @@
 """Shared setup for the twin's own tests: a source vault, destination vaults, and shortcuts.
 
-The layout is the project's (aws-facts.md §A.4, DESIGN.md §2): backups are made in the resource
-account; copies go to the backup account, one in the backup region and one in the backup
-account's copy of the source region. Everything a test asserts goes through real boto3 clients
-(`twin.client`) unless it is a control the twin adds (start_backup, on_copy, throttle, ...).
+The layout is the project's (docs/aws-facts.md §A.4, docs/design.md §2): backups are made in
+the resource account; copies go to the backup account, one in the backup region and one in
+the backup account's copy of the source region. Everything a test asserts goes through real
+boto3 clients (`twin.client`) unless it is a control the twin adds (start_backup, on_copy,
+throttle, ...).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def vault_arn(account: str, region: str, name: str = VAULT) -> str:
 
 
 def copy_into_policy(principal_arn_pattern: str = f"arn:aws:iam::*:role/{COPY_ROLE_NAME}") -> str:
-    """The backup account's vault policy (aws-facts.md §B.9): the organization's copy role only."""
+    """The backup account's vault policy (docs/aws-facts.md §B.9): the organization's copy
+    role only."""
     return json.dumps(
         {
             "Version": "2012-10-17",

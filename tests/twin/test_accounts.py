@@ -1,9 +1,9 @@
 """Who is calling: every request is served by the backend of the account that made it.
 
-moto keys backends by account and region (local-testing.md §2); in-process Lambda handlers and
+moto keys backends by account and region (docs/twin.md §6); in-process Lambda handlers and
 Step Functions tasks share one set of fake credentials, so the twin pins the account with an
 `x-moto-account-id` header (`twin.client`) or a per-thread current account (`acting_as`).
-The project spans a resource account and a backup account in three regions (DESIGN.md §2).
+The project spans a resource account and a backup account in three regions (docs/design.md §2).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def vault_names(twin: Twin, account: str, region: str) -> list[str]:
 
 
 def test_each_account_and_region_has_its_own_backend(twin: Twin) -> None:
-    """local-testing.md §2: backends are keyed [account][region]; DESIGN.md §2 accounts."""
+    """docs/twin.md §6: backends are keyed [account][region]; docs/design.md §2 accounts."""
     for region in ALL_REGIONS:
         arn = twin.create_vault(BACKUP_ACCOUNT, region, f"Backup-{region}")
         assert arn == f"arn:aws:backup:{region}:{BACKUP_ACCOUNT}:backup-vault:Backup-{region}"
@@ -56,7 +56,7 @@ def test_each_account_and_region_has_its_own_backend(twin: Twin) -> None:
 
 def test_acting_as_routes_plain_clients_and_an_explicit_account_wins(twin: Twin) -> None:
     # A plain boto3 client, as task code makes one: only the thread's current account decides.
-    """local-testing.md §2: the header first, then the thread's current account."""
+    """docs/twin.md §6: the header first, then the thread's current account."""
     plain = boto3.client("backup", region_name=OTHER_REGION)
     with acting_as(BACKUP_ACCOUNT):
         plain.create_backup_vault(BackupVaultName="From-Plain-Client")
@@ -72,7 +72,7 @@ def test_acting_as_routes_plain_clients_and_an_explicit_account_wins(twin: Twin)
 
 
 def test_acting_as_nests_and_belongs_to_one_thread() -> None:
-    """local-testing.md §2: a thread-local current account (handlers and tasks)."""
+    """docs/twin.md §6: a thread-local current account (handlers and tasks)."""
     assert current_account() is None
     seen_elsewhere: list[str | None] = []
     with acting_as(RESOURCE_ACCOUNT):
@@ -88,7 +88,7 @@ def test_acting_as_nests_and_belongs_to_one_thread() -> None:
 
 
 def test_backup_calls_are_served_and_recorded_as_the_calling_account(twin: Twin) -> None:
-    """aws-facts.md §B.3: a vault belongs to one account and region."""
+    """docs/aws-facts.md §B.3: a vault belongs to one account and region."""
     twin.create_vault(BACKUP_ACCOUNT, BACKUP_REGION, "Only-Here")
     backup = twin.client("backup", BACKUP_ACCOUNT, BACKUP_REGION)
     backup.list_copy_jobs()
@@ -106,7 +106,7 @@ def test_backup_calls_are_served_and_recorded_as_the_calling_account(twin: Twin)
 
 
 def test_the_organization_holds_the_project_accounts_and_not_the_outsider() -> None:
-    """aws-facts.md §B.1: cross-account copies need both accounts in one organization."""
+    """docs/aws-facts.md §B.1: cross-account copies need both accounts in one organization."""
     organization = Organization()
     assert organization.same_organization(RESOURCE_ACCOUNT, BACKUP_ACCOUNT)
     assert organization.same_organization(SECOND_RESOURCE_ACCOUNT, BACKUP_ACCOUNT)
@@ -136,7 +136,7 @@ def assumed_client(service: str, role_arn: str, region: str = MAIN_REGION) -> An
 def test_assumed_role_credentials_are_the_roles_account_even_inside_another_account(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §C.7: credentials of an assumed role act in the role's account, whichever
+    """docs/aws-facts.md §C.7: credentials of an assumed role act in the role's account, whichever
     account the code runs in (a resource-account Lambda reading the backup account)."""
     twin.create_vault(BACKUP_ACCOUNT, MAIN_REGION, "Copies")
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "Originals")
@@ -163,7 +163,7 @@ def test_assumed_role_credentials_are_the_roles_account_even_inside_another_acco
 def test_a_lambda_handler_calls_as_its_execution_role_and_a_sdk_task_as_the_machine_role(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §C.7: a task's calls are made with the execution role's permissions; a
+    """docs/aws-facts.md §C.7: a task's calls are made with the execution role's permissions; a
     handler's with its function's execution role. Test clients stay unknown (None)."""
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "Originals")
     role_arn = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION).create_role(

@@ -1,6 +1,6 @@
 """The AWS Backup operations the project uses, through real boto3 clients: shapes and errors.
 
-aws-facts.md §B.1 (StartCopyJob), §B.2 (DescribeCopyJob, ListCopyJobs filters), §B.3
+docs/aws-facts.md §B.1 (StartCopyJob), §B.2 (DescribeCopyJob, ListCopyJobs filters), §B.3
 (DescribeRecoveryPoint), §B.4 (UpdateRecoveryPointLifecycle, vault lock), §B.9 (vault access
 policies), §B.7 (modelled error codes). botocore parses only the members its model knows, so
 each test pins the exact keys a caller gets: a misspelt field in the twin would vanish here.
@@ -265,7 +265,7 @@ def test_describe_recovery_point_shape_and_errors(layout: Layout, twin: Twin) ->
 
 
 def test_list_recovery_points_by_backup_vault_filters_and_pages(layout: Layout) -> None:
-    """aws-facts.md §B.3/§G.1: the reconciliation sweep lists a vault, page by page."""
+    """docs/aws-facts.md §B.3/§G.1: the reconciliation sweep lists a vault, page by page."""
     points = [layout.backed_up(resource) for resource in (EFS, EFS_2, EFS, EBS)]
     source = layout.source
     listed = source.list_recovery_points_by_backup_vault(BackupVaultName=VAULT)["RecoveryPoints"]
@@ -394,7 +394,7 @@ def test_vault_lock_dates_follow_the_virtual_clock(layout: Layout, twin: Twin) -
 def test_with_a_listing_lag_a_finished_copy_is_described_before_it_is_listed(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §T.3: a list may not show a job or a point the moment it is done, though
+    """docs/aws-facts.md §T.3: a list may not show a job or a point the moment it is done, though
     its Describe already does; `listing_lag` plays that (0 by default: lists are current)."""
     point = layout.backed_up()
     twin.backup.listing_lag = timedelta(minutes=5)

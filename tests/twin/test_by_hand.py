@@ -2,9 +2,9 @@
 
 No state machine: the backup is started as the console would (the twin's control API), the two
 copies with StartCopyJob through boto3 from the resource account, one after the other
-(DESIGN.md §2), and the original's retention is then cut with UpdateRecoveryPointLifecycle.
+(docs/design.md §2), and the original's retention is then cut with UpdateRecoveryPointLifecycle.
 The test then looks at every account and region, as a person with the console would.
-Facts: aws-facts.md §A.2-§A.4 (events: shapes, only where the job runs), §B.1 (copies keep the
+Facts: docs/aws-facts.md §A.2-§A.4 (events: shapes, only where the job runs), §B.1 (copies keep the
 original's creation date and lifecycle), §B.3, §B.4.
 """
 

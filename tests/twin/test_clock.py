@@ -1,6 +1,6 @@
 """The virtual clock (local/clock.py): hours of AWS waiting in milliseconds, in the right order.
 
-Copy jobs take hours with no SLA and Step Functions waits between polls (aws-facts.md §B.1,
+Copy jobs take hours with no SLA and Step Functions waits between polls (docs/aws-facts.md §B.1,
 §C.4); the clock lets the twin run that time instantly while keeping who-happens-first.
 These tests use threads as stand-ins for Step Functions executions (participants).
 """
@@ -72,7 +72,7 @@ def clock() -> VirtualClock:
 
 
 def test_now_is_the_aware_start_time_and_a_naive_start_is_refused(clock: VirtualClock) -> None:
-    """aws-facts.md §B.3: timestamps are zone-aware; Step Functions writes ms and Z."""
+    """docs/aws-facts.md §B.3: timestamps are zone-aware; Step Functions writes ms and Z."""
     assert clock.now() == START
     assert VirtualClock().now() == DEFAULT_START
     # Step Functions' timestamp form: milliseconds and Z.
@@ -82,7 +82,7 @@ def test_now_is_the_aware_start_time_and_a_naive_start_is_refused(clock: Virtual
 
 
 def test_advance_moves_time_runs_listeners_and_never_goes_back(clock: VirtualClock) -> None:
-    """DESIGN.md §7: jobs move under test control; time never runs backwards."""
+    """docs/design.md §7: jobs move under test control; time never runs backwards."""
     seen: list[datetime] = []
     clock.on_advance(seen.append)
 
@@ -99,7 +99,7 @@ def test_advance_moves_time_runs_listeners_and_never_goes_back(clock: VirtualClo
 
 
 def test_a_non_participant_sleep_moves_the_clock_and_is_recorded(clock: VirtualClock) -> None:
-    """local-testing.md §1 (keeping tests fast): sleeps are recorded, not waited."""
+    """docs/twin.md §1 (keeping tests fast): sleeps are recorded, not waited."""
     seen: list[datetime] = []
     clock.on_advance(seen.append)
 
@@ -115,7 +115,7 @@ def test_a_non_participant_sleep_moves_the_clock_and_is_recorded(clock: VirtualC
 def test_a_participant_sleeps_until_virtual_time_reaches_its_wake_time(
     clock: VirtualClock,
 ) -> None:
-    """aws-facts.md §C.4: a Retry interval is a real delay, in virtual time here."""
+    """docs/aws-facts.md §C.4: a Retry interval is a real delay, in virtual time here."""
     clock.auto_advance = False  # only the test moves time here
     woke_at: list[datetime] = []
 
@@ -142,7 +142,7 @@ def test_a_participant_sleeps_until_virtual_time_reaches_its_wake_time(
 def test_when_every_participant_sleeps_the_clock_jumps_to_the_earliest_wake_time(
     clock: VirtualClock,
 ) -> None:
-    """aws-facts.md §C.4: back-offs of concurrent executions keep their global order."""
+    """docs/aws-facts.md §C.4: back-offs of concurrent executions keep their global order."""
     wakes: list[tuple[str, float]] = []
     lock = threading.Lock()
 
@@ -172,7 +172,7 @@ def test_when_every_participant_sleeps_the_clock_jumps_to_the_earliest_wake_time
 def test_time_triggered_work_runs_before_the_sleepers_that_are_due_wake(
     clock: VirtualClock,
 ) -> None:
-    """aws-facts.md §B.1: a poll due when a copy completes must see it completed."""
+    """docs/aws-facts.md §B.1: a poll due when a copy completes must see it completed."""
     finished: list[datetime] = []
     # Like a copy job that completes at +30 min: the poller due then must already see it.
     clock.on_advance(
@@ -191,7 +191,7 @@ def test_time_triggered_work_runs_before_the_sleepers_that_are_due_wake(
 def test_a_reserved_participant_holds_time_until_its_thread_runs(clock: VirtualClock) -> None:
     # An event starts an execution: its thread does not exist yet, but time must not jump past
     # its start just because every running execution is asleep.
-    """aws-facts.md §D.1: an event starts an execution; its start must not be skipped."""
+    """docs/aws-facts.md §D.1: an event starts an execution; its start must not be skipped."""
     clock.reserve_participant()
     assert clock.active_participants() == 1
     woke: list[tuple[str, float]] = []
@@ -215,7 +215,7 @@ def test_a_reserved_participant_holds_time_until_its_thread_runs(clock: VirtualC
 def test_wait_until_idle_returns_when_participants_finish_and_raises_when_stalled(
     clock: VirtualClock,
 ) -> None:
-    """local-testing.md §1: executions run in threads; a stuck one must fail loudly."""
+    """docs/twin.md §1: executions run in threads; a stuck one must fail loudly."""
     Participant(clock, "quick", lambda: clock.sleep(7200)).start().join()
     clock.wait_until_idle(timeout=REAL_TIMEOUT)
     assert elapsed(clock) == 7200
@@ -234,7 +234,7 @@ def test_wait_until_idle_returns_when_participants_finish_and_raises_when_stalle
 
 
 def test_current_participant_names_the_sleeper_in_the_record(clock: VirtualClock) -> None:
-    """local-testing.md §1: recorded delays can be asserted per execution."""
+    """docs/twin.md §1: recorded delays can be asserted per execution."""
     names: list[str | None] = []
 
     def body() -> None:
@@ -264,7 +264,7 @@ class Schedule:
 
 def test_a_long_jump_stops_at_every_moment_work_is_due(clock: VirtualClock) -> None:
     # A copy completing at +30 min must publish its event at +30 min, not when the clock lands.
-    """aws-facts.md §A.3/§B.1: a copy's event is published when it completes."""
+    """docs/aws-facts.md §A.3/§B.1: a copy's event is published when it completes."""
     work = Schedule(clock, timedelta(minutes=30), timedelta(hours=1))
     clock.advance(to=START + timedelta(hours=3))
     assert work.ran_at == [START + timedelta(minutes=30), START + timedelta(hours=1)]
@@ -274,7 +274,7 @@ def test_a_long_jump_stops_at_every_moment_work_is_due(clock: VirtualClock) -> N
 def test_an_automatic_jump_ends_where_work_starts_a_new_participant(clock: VirtualClock) -> None:
     # An execution sleeps 2 h; at +30 min an event starts a second execution, which must run
     # at +30 min (and sleep its own 10 min) before the first one wakes.
-    """aws-facts.md §A.4/§D.1: a completion event starts an execution at that moment."""
+    """docs/aws-facts.md §A.4/§D.1: a completion event starts an execution at that moment."""
     work = Schedule(clock, timedelta(minutes=30))
     log: list[tuple[str, float]] = []
     started: list[Participant] = []

@@ -1,6 +1,6 @@
 """CloudFormation refuses what has nothing to create, per stack and per StackSet instance.
 
-aws-facts.md §H (empty stacks: a template must define at least one resource, and a stack
+docs/aws-facts.md §H (empty stacks: a template must define at least one resource, and a stack
 whose conditions leave none is refused) and §E.3 (a StackSet deploys one stack per account and
 Region; each instance succeeds or fails on its own).
 """
@@ -60,7 +60,7 @@ def parameters(create_queue: str) -> list[dict[str, str]]:
 def test_a_stack_whose_conditions_leave_no_resource_is_refused(
     twin: Twin, account: str, create_queue: str
 ) -> None:
-    """aws-facts.md §H: nothing to create is a template error, and no stack is made."""
+    """docs/aws-facts.md §H: nothing to create is a template error, and no stack is made."""
     cfn = twin.client("cloudformation", account, MAIN_REGION)
     code, message, _ = error_of(
         cfn.create_stack,
@@ -81,7 +81,7 @@ def test_a_stack_with_something_to_create_is_made(twin: Twin) -> None:
 
 
 def test_a_stack_set_instance_with_nothing_to_create_fails_alone(twin: Twin) -> None:
-    """aws-facts.md §E.3, §H: the resource account's instance fails with the reason; the backup
+    """docs/aws-facts.md §E.3, §H: the resource account's instance fails with the reason; the backup
     account's instance is made; the operation reports FAILED."""
     cfn = twin.client("cloudformation", BACKUP_ACCOUNT, MAIN_REGION)
     cfn.create_stack_set(
@@ -123,7 +123,7 @@ POWERTOOLS = "/aws/service/powertools/python/arm64/python3.13/latest"
 def test_the_powertools_parameter_exists_only_where_powertools_publishes_it(
     twin: Twin, region: str, published: bool
 ) -> None:
-    """aws-facts.md §E.5 and §H (Powertools layer Regions): about 30 commercial Regions, none
+    """docs/aws-facts.md §E.5 and §H (Powertools layer Regions): about 30 commercial Regions, none
     in GovCloud or China."""
     ssm = twin.client("ssm", RESOURCE_ACCOUNT, region)
     if published:

@@ -1,6 +1,6 @@
 """CloudWatch alarms evaluated on the twin's metrics (local/cloudwatch.py).
 
-aws-facts.md §H (alarms and missing data: Step Functions publishes ExecutionsFailed & co. only
+docs/aws-facts.md §H (alarms and missing data: Step Functions publishes ExecutionsFailed & co. only
 in periods where such executions occur; metric math over a missing point gives no point;
 notBreaching reads no point as OK; FILL puts zero in) and §T.2 (the metrics' names, namespaces
 and dimensions; how EvaluationPeriods, DatapointsToAlarm and TreatMissingData decide a state).
@@ -40,7 +40,7 @@ PASSING = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
 def test_metric_math_over_present_and_missing_points(
     expression: str, values: dict[str, float | None], expected: float | None
 ) -> None:
-    """aws-facts.md §H: an operator over a missing point gives no point; FILL fills it."""
+    """docs/aws-facts.md §H: an operator over a missing point gives no point; FILL fills it."""
     assert evaluate_expression(expression, values) == expected
 
 
@@ -99,7 +99,7 @@ def failures_alarm(twin: Twin, arn: str, expression: str, name: str = "Failures"
 
 
 def test_step_functions_publishes_a_metric_only_for_what_happened(twin: Twin) -> None:
-    """aws-facts.md §T.2: AWS/States metrics per StateMachineArn, in the period they happen."""
+    """docs/aws-facts.md §T.2: AWS/States metrics per StateMachineArn, in the period they happen."""
     arn = machine(twin, "Passes", PASSING)
     run(twin, arn)
     from moto.cloudwatch.models import cloudwatch_backends
@@ -118,7 +118,7 @@ def test_step_functions_publishes_a_metric_only_for_what_happened(twin: Twin) ->
 def test_one_failure_alone_leaves_the_plain_sum_silent_and_fill_makes_it_fire(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §H: failed + timedout + aborted with one FAILED and no time-out or abort
+    """docs/aws-facts.md §H: failed + timedout + aborted with one FAILED and no time-out or abort
     has no data point, which notBreaching reads as OK; FILL(x, 0) makes the alarm fire."""
     arn = machine(twin, "Fails", FAILING)
     failures_alarm(twin, arn, "failed + timedout + aborted", "Silent")
@@ -151,7 +151,7 @@ def test_one_failure_alone_leaves_the_plain_sum_silent_and_fill_makes_it_fire(
 def test_treat_missing_data_decides_a_period_without_points(
     twin: Twin, treat: str, expected: str
 ) -> None:
-    """aws-facts.md §T.2: TreatMissingData."""
+    """docs/aws-facts.md §T.2: TreatMissingData."""
     arn = machine(twin, "Quiet", PASSING)
     twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
         AlarmName="Quiet",
@@ -169,7 +169,7 @@ def test_treat_missing_data_decides_a_period_without_points(
 
 
 def test_datapoints_to_alarm_counts_breaching_periods(twin: Twin) -> None:
-    """aws-facts.md §T.2: M of N periods must breach."""
+    """docs/aws-facts.md §T.2: M of N periods must breach."""
     arn = machine(twin, "Flaky", FAILING)
     twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
         AlarmName="TwoOfThree",
@@ -195,7 +195,7 @@ def test_datapoints_to_alarm_counts_breaching_periods(twin: Twin) -> None:
 
 
 def test_a_queue_depth_alarm_reads_the_queue(twin: Twin) -> None:
-    """aws-facts.md §T.2: AWS/SQS ApproximateNumberOfMessagesVisible per QueueName."""
+    """docs/aws-facts.md §T.2: AWS/SQS ApproximateNumberOfMessagesVisible per QueueName."""
     sqs = twin.client("sqs", RESOURCE_ACCOUNT, MAIN_REGION)
     url = sqs.create_queue(QueueName="Errors")["QueueUrl"]
     twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(

@@ -1,6 +1,6 @@
 """Where a copy lands, what it keeps, and every reason AWS gives for refusing or failing one.
 
-aws-facts.md §B.1 (StartCopyJob: creation date and lifecycle of copies, organizations, cold
+docs/aws-facts.md §B.1 (StartCopyJob: creation date and lifecycle of copies, organizations, cold
 and continuous points, IdempotencyToken), §B.4 (vault lock MinRetentionDays), §B.9 (vault
 access policies: CopyIntoBackupVault on the destination, CopyFromBackupVault with
 backup:CopyTargets on the source).

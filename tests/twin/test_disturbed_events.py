@@ -1,6 +1,6 @@
 """Events that arrive lost, twice, late or out of order (local/events.py `disturb`).
 
-aws-facts.md §A.1: AWS Backup sends events best effort (some are lost), batched and minutes
+docs/aws-facts.md §A.1: AWS Backup sends events best effort (some are lost), batched and minutes
 late, and EventBridge's target retries can deliver one twice; nothing promises their order.
 """
 

@@ -1,6 +1,6 @@
 """AWS Backup job events: AWS's shapes and quirks, where they are published, and delivery.
 
-aws-facts.md §A.2 (Backup Job State Change), §A.3 (Copy Job State Change: number sizes,
+docs/aws-facts.md §A.2 (Backup Job State Change), §A.3 (Copy Job State Change: number sizes,
 `destinationRecoveryPointArn` `{}` until COMPLETED, no copyJobId on CREATED, createdBy only for
 plan jobs), §A.4 (only in the account and region where the job runs), §A.1 (best effort:
 events can be lost), §D.2 (which targets a rule can reach), and the fixtures in tests/events/,
@@ -323,7 +323,7 @@ def test_dropped_events_are_lost_while_the_job_itself_completes(layout: Layout, 
 def test_patterns_match_like_eventbridge_and_schedules_see_no_events(
     layout: Layout, twin: Twin
 ) -> None:
-    """§0 (reference commit b2ed690): `exists: false` on createdBy.backupPlanArn also matches
+    """docs/aws-facts.md §D.3: `exists: false` on createdBy.backupPlanArn also matches
     when createdBy is missing, which is how on-demand jobs are told from plan jobs."""
     queues = Queues(twin)
     on_demand = queues.queue(RESOURCE_ACCOUNT, MAIN_REGION, "OnDemand")

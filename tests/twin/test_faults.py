@@ -1,6 +1,6 @@
 """Fault injection and the call record: what tests use to make AWS misbehave on purpose.
 
-aws-facts.md §B.7 (throttling: LimitExceededException is modelled, a generic
+docs/aws-facts.md §B.7 (throttling: LimitExceededException is modelled, a generic
 ThrottlingException is likely; botocore retries both), §B.1 (copy jobs can sit in CREATED for
 hours and fail with a status message).
 """
@@ -59,7 +59,7 @@ def test_throttle_refuses_about_that_fraction_with_both_codes_deterministically(
 def test_throttle_can_target_operations_and_a_refused_call_does_nothing(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §B.7: a throttled request is refused before it acts."""
+    """docs/aws-facts.md §B.7: a throttled request is refused before it acts."""
     point = layout.backed_up()
     twin.backup.throttle(1.0, operations=["start_copy_job"])
     code, _, _ = error_of(
@@ -131,7 +131,7 @@ def test_on_copy_also_applies_to_copies_already_waiting(layout: Layout, twin: Tw
 
 
 def test_every_call_is_recorded_and_write_calls_counts_writes(layout: Layout, twin: Twin) -> None:
-    """DESIGN.md §5: tests count write calls (no write when nothing is to be cut)."""
+    """docs/design.md §5: tests count write calls (no write when nothing is to be cut)."""
     start = len(twin.backup.calls)
     point = layout.backed_up()  # the control API is not an AWS call: nothing recorded
     assert len(twin.backup.calls) == start
@@ -167,7 +167,7 @@ def test_every_call_is_recorded_and_write_calls_counts_writes(layout: Layout, tw
 def test_server_errors_answer_500_and_503_by_fraction_and_for_chosen_operations(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §B.7: besides throttling, AWS APIs answer InternalFailure (500) and
+    """docs/aws-facts.md §B.7: besides throttling, AWS APIs answer InternalFailure (500) and
     ServiceUnavailable (503); botocore's standard mode retries both."""
     twin.backup.server_errors(1.0, codes=["InternalFailure"], operations=["list_copy_jobs"])
     code, _, status = error_of(layout.source.list_copy_jobs)
@@ -187,7 +187,7 @@ def test_server_errors_answer_500_and_503_by_fraction_and_for_chosen_operations(
 
 
 def test_the_sdks_own_retries_see_every_server_error(layout: Layout, twin: Twin) -> None:
-    """aws-facts.md §B.7: standard retry mode retries a 5xx; 3 attempts in all by default."""
+    """docs/aws-facts.md §B.7: standard retry mode retries a 5xx; 3 attempts in all by default."""
     from local.accounts import client
 
     retrying = client(

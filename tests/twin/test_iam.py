@@ -1,6 +1,6 @@
 """Identity and trust policies: the twin refuses what IAM would refuse (local/iam.py).
 
-aws-facts.md §B.9 (actions, resources and condition keys of AWS Backup; cross-account roles
+docs/aws-facts.md §B.9 (actions, resources and condition keys of AWS Backup; cross-account roles
 need the caller's sts:AssumeRole and the role's trust; iam:PassRole of the copy role), §A.2
 (recovery point ARNs by resource type, EBS and EC2 without an account), §H (aws:ResourceAccount
 for account-less ARNs is undocumented) and §T.1 (how IAM combines Allow and Deny; the errors).
@@ -100,7 +100,7 @@ def points_of_every_type(twin: Twin) -> dict[str, str]:
 
 
 def test_each_resource_type_has_its_recovery_point_arn_shape(twin: Twin) -> None:
-    """aws-facts.md §A.2: the recovery point ARN depends on the resource type."""
+    """docs/aws-facts.md §A.2: the recovery point ARN depends on the resource type."""
     import re
 
     for kind, arn in points_of_every_type(twin).items():
@@ -118,7 +118,7 @@ def test_each_resource_type_has_its_recovery_point_arn_shape(twin: Twin) -> None
 def test_a_resource_account_condition_denies_every_recovery_point_without_an_account(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §H: aws:ResourceAccount is not documented for account-less ARNs; the twin
+    """docs/aws-facts.md §H: aws:ResourceAccount is not documented for account-less ARNs; the twin
     leaves it absent, so StringEquals on it refuses EBS snapshots and EC2 images."""
     points = points_of_every_type(twin)
     task = role_with(
@@ -138,8 +138,9 @@ def test_a_resource_account_condition_denies_every_recovery_point_without_an_acc
 
 
 def test_recovery_points_are_authorized_by_their_own_arn_for_every_type(twin: Twin) -> None:
-    """aws-facts.md §B.9: DescribeRecoveryPoint acts on the recovery point, whose ARN pattern has
-    a wildcard vendor and account: a policy written for backup-style ARNs misses the rest."""
+    """docs/aws-facts.md §B.9: DescribeRecoveryPoint acts on the recovery point, whose ARN
+    pattern has a wildcard vendor and account: a policy written for backup-style ARNs misses
+    the rest."""
     points = points_of_every_type(twin)
     backup_style = role_with(
         twin,
@@ -179,7 +180,7 @@ def test_recovery_points_are_authorized_by_their_own_arn_for_every_type(twin: Tw
 def test_a_denied_call_is_access_denied_403_names_the_action_and_does_nothing(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §T.1: no Allow means no; the error is AccessDeniedException (403)."""
+    """docs/aws-facts.md §T.1: no Allow means no; the error is AccessDeniedException (403)."""
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, VAULT)
     point = twin.backup.put_recovery_point(
         RESOURCE_ACCOUNT, MAIN_REGION, VAULT, RESOURCES["EFS"], lifecycle={"DeleteAfterDays": 35}
@@ -202,7 +203,7 @@ def test_a_denied_call_is_access_denied_403_names_the_action_and_does_nothing(
 
 
 def test_actions_match_with_wildcards_and_any_case_and_a_deny_wins(twin: Twin) -> None:
-    """aws-facts.md §T.1: actions are matched case-insensitively with wildcards; an explicit
+    """docs/aws-facts.md §T.1: actions are matched case-insensitively with wildcards; an explicit
     Deny overrides any Allow."""
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, VAULT)
     point = twin.backup.put_recovery_point(RESOURCE_ACCOUNT, MAIN_REGION, VAULT, RESOURCES["EFS"])
@@ -226,7 +227,7 @@ def test_actions_match_with_wildcards_and_any_case_and_a_deny_wins(twin: Twin) -
 
 
 def test_requested_region_and_vault_arns_scope_a_policy(twin: Twin) -> None:
-    """aws-facts.md §B.9: aws:RequestedRegion scopes by Region; a vault ARN names account,
+    """docs/aws-facts.md §B.9: aws:RequestedRegion scopes by Region; a vault ARN names account,
     Region and vault."""
     for region in (MAIN_REGION, BACKUP_REGION):
         twin.create_vault(RESOURCE_ACCOUNT, region, VAULT)
@@ -252,7 +253,7 @@ def test_requested_region_and_vault_arns_scope_a_policy(twin: Twin) -> None:
 
 
 def test_start_copy_job_needs_pass_role_for_backup_only(twin: Twin) -> None:
-    """aws-facts.md §B.9: StartCopyJob's caller needs iam:PassRole for the copy role; the
+    """docs/aws-facts.md §B.9: StartCopyJob's caller needs iam:PassRole for the copy role; the
     iam:PassedToService key is backup.amazonaws.com."""
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, VAULT)
     twin.create_vault(RESOURCE_ACCOUNT, BACKUP_REGION, VAULT)
@@ -346,7 +347,7 @@ def assume(twin: Twin, principal: str, target: str = READER) -> str:
 def test_a_role_of_the_organization_under_the_path_may_assume_the_copy_reader(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §B.9: the caller needs sts:AssumeRole on the role, and the role's trust
+    """docs/aws-facts.md §B.9: the caller needs sts:AssumeRole on the role, and the role's trust
     must admit it (Principal "*" narrowed by aws:PrincipalOrgID and aws:PrincipalArn)."""
     role_with(twin, account=BACKUP_ACCOUNT, name=READER_NAME, trust=ORGANIZATION_TRUST)
     allowed = role_with(twin, statement("sts:AssumeRole", READER), name="VerifyCopies")
@@ -378,7 +379,8 @@ def test_a_role_of_the_organization_under_the_path_may_assume_the_copy_reader(
 
 
 def test_assumed_credentials_carry_the_readers_own_permissions(twin: Twin) -> None:
-    """aws-facts.md §B.9: what the assumed role may do is its own identity policy's business."""
+    """docs/aws-facts.md §B.9: what the assumed role may do is its own identity policy's
+    business."""
     twin.create_vault(BACKUP_ACCOUNT, MAIN_REGION, VAULT)
     point = twin.backup.put_recovery_point(BACKUP_ACCOUNT, MAIN_REGION, VAULT, RESOURCES["EBS"])
     role_with(
@@ -411,7 +413,7 @@ def test_assumed_credentials_carry_the_readers_own_permissions(twin: Twin) -> No
 
 
 def test_a_service_principal_trust_admits_only_that_service(twin: Twin) -> None:
-    """aws-facts.md §D.1: a role a service assumes trusts that service principal."""
+    """docs/aws-facts.md §D.1: a role a service assumes trusts that service principal."""
     from local.accounts import Caller
 
     events_trust = {

@@ -1,7 +1,7 @@
 """Backup and copy jobs take time on the virtual clock, one job per resource at a time.
 
-aws-facts.md §B.1: StartCopyJob is asynchronous with no completion SLA; "only one backup or copy
-job runs at a time per resource", the others wait in CREATED. §B.8: concurrency quotas,
+docs/aws-facts.md §B.1: StartCopyJob is asynchronous with no completion SLA; "only one backup
+or copy job runs at a time per resource", the others wait in CREATED. §B.8: concurrency quotas,
 including the outbound copy limit per destination region.
 """
 

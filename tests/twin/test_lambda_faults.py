@@ -1,6 +1,6 @@
 """Lambda's own failures, injected around the real handler (local/lambdas.py).
 
-aws-facts.md §C.5 (service errors are `Lambda.<Name>`, e.g. Lambda.ServiceException; a
+docs/aws-facts.md §C.5 (service errors are `Lambda.<Name>`, e.g. Lambda.ServiceException; a
 function time-out is `Sandbox.Timedout`) and §H (runtime crashes such as Runtime.ExitError are
 not in the Lambda.* family; a crash or time-out can come after the handler's side effects).
 """
@@ -80,7 +80,7 @@ def task_error(twin: Twin, function_arn: str, vault: str) -> str:
 
 
 def test_a_time_out_comes_after_the_side_effects_and_loses_the_result(twin: Twin) -> None:
-    """aws-facts.md §C.5, §H: Sandbox.Timedout; the handler's work is done, its answer lost."""
+    """docs/aws-facts.md §C.5, §H: Sandbox.Timedout; the handler's work is done, its answer lost."""
     arn = deploy(twin)
     twin.lambdas.inject("Sandbox.Timedout")
     error, payload = invoke(twin, "Made-Anyway")
@@ -95,7 +95,7 @@ def test_a_time_out_comes_after_the_side_effects_and_loses_the_result(twin: Twin
 
 @pytest.mark.parametrize("after", [False, True])
 def test_a_runtime_crash_before_or_after_the_handler(twin: Twin, after: bool) -> None:
-    """aws-facts.md §H: Runtime.ExitError, with or without the handler's side effects."""
+    """docs/aws-facts.md §H: Runtime.ExitError, with or without the handler's side effects."""
     arn = deploy(twin)
     twin.lambdas.inject("Runtime.ExitError", after=after)
     error, payload = invoke(twin, "Crashed")
@@ -107,7 +107,7 @@ def test_a_runtime_crash_before_or_after_the_handler(twin: Twin, after: bool) ->
 
 
 def test_a_service_exception_refuses_the_invocation_before_anything_runs(twin: Twin) -> None:
-    """aws-facts.md §C.5: Lambda.ServiceException, the Invoke API's 500."""
+    """docs/aws-facts.md §C.5: Lambda.ServiceException, the Invoke API's 500."""
     arn = deploy(twin)
     twin.lambdas.inject("Lambda.ServiceException")
     functions = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION)

@@ -1,6 +1,6 @@
 """Recovery point lifecycles: validation, updates, and what the clock does to a point.
 
-aws-facts.md §B.4 (UpdateRecoveryPointLifecycle: 1..36500 days, DeleteAfterDays ≥
+docs/aws-facts.md §B.4 (UpdateRecoveryPointLifecycle: 1..36500 days, DeleteAfterDays ≥
 MoveToColdStorageAfterDays + 90, no cold change once cold, omitted fields become null, locked
 vaults and continuous backups refuse it, the two UNCERTAIN behaviours), §B.3 (StorageClass,
 CalculatedLifecycle), §B.5 (deletion at a random point within 8 hours after expiry).
@@ -115,7 +115,7 @@ def test_invalid_lifecycles_are_refused_with_aws_messages(
 def test_the_edges_of_the_valid_range_are_accepted(
     layout: Layout, lifecycle: dict[str, Any]
 ) -> None:
-    """aws-facts.md §B.4: 1..36500 days, cold + 90, and -1 to keep forever."""
+    """docs/aws-facts.md §B.4: 1..36500 days, cold + 90, and -1 to keep forever."""
     arn = point(layout, {"DeleteAfterDays": 35})
     assert update(layout, arn, lifecycle)["Lifecycle"] == lifecycle
     assert describe(layout, arn)["Lifecycle"] == lifecycle
@@ -199,7 +199,7 @@ def test_a_retention_shorter_than_the_age_expires_the_point_and_deletes_it(
 def test_a_lone_cold_minus_one_is_refused_by_default_everywhere_a_lifecycle_goes(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §H (Lifecycle -1): AWS documents -1 only for both days together; the twin
+    """docs/aws-facts.md §H (Lifecycle -1): AWS documents -1 only for both days together; the twin
     answers the undocumented lone -1 with the strict InvalidParameterValueException."""
     arn = point(layout, {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 400})
     lone = {"MoveToColdStorageAfterDays": -1, "DeleteAfterDays": 200}
@@ -227,7 +227,7 @@ def test_a_lone_cold_minus_one_is_refused_by_default_everywhere_a_lifecycle_goes
 def test_a_lone_cold_minus_one_can_be_accepted_to_play_the_other_outcome(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §B.4 [UNCERTAIN]: the reference cancels a pending cold move with
+    """docs/aws-facts.md §B.4 [UNCERTAIN]: the reference cancels a pending cold move with
     MoveToColdStorageAfterDays=-1 alone; `accept_cold_minus_one` plays AWS accepting it."""
     twin.backup.accept_cold_minus_one = True
     arn = point(layout, {"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 400})

@@ -1,8 +1,8 @@
 """Each patch the twin makes to moto 5.2.5, proved on a tiny state machine or function.
 
 These fail loudly if a moto upgrade moves what local/stepfunctions.py and local/lambdas.py
-patch (requirements.in). The gaps are listed in local-testing.md §1-§3; the behaviour each
-patch restores is AWS's, cited per test from aws-facts.md.
+patch (requirements.in). The gaps are listed in docs/twin.md §1, §3, §5 and §6; the behaviour each
+patch restores is AWS's, cited per test from docs/aws-facts.md.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def function(twin: Twin, name: str, handler: Any, account: str = RESOURCE_ACCOUN
 
 
 def test_jsonata_variables_and_now_work(twin: Twin) -> None:
-    """local-testing.md §1: stock moto stubs JSONata and every variable read; aws-facts.md §C.8."""
+    """docs/twin.md §1: stock moto stubs JSONata and every variable read; docs/aws-facts.md §C.8."""
     twin.clock.advance(90)
     described = run(
         twin,
@@ -117,7 +117,7 @@ def test_jsonata_variables_and_now_work(twin: Twin) -> None:
 
 
 def test_jsonata_uuid_returns_a_uuid(twin: Twin) -> None:
-    """aws-facts.md §C.8 (JSONata functions Step Functions adds): $uuid() is a v4 UUID."""
+    """docs/aws-facts.md §C.8 (JSONata functions Step Functions adds): $uuid() is a v4 UUID."""
     described = run(
         twin,
         {
@@ -135,7 +135,7 @@ def test_jsonata_uuid_returns_a_uuid(twin: Twin) -> None:
     "local/stepfunctions.py does not patch it yet",
 )
 def test_a_literal_string_in_assign_keeps_its_quotes_and_backslashes(twin: Twin) -> None:
-    """aws-facts.md §C.8: Assign stores the string value of the JSON literal."""
+    """docs/aws-facts.md §C.8: Assign stores the string value of the JSON literal."""
     described = run(
         twin,
         {
@@ -150,7 +150,7 @@ def test_a_literal_string_in_assign_keeps_its_quotes_and_backslashes(twin: Twin)
 
 
 def test_a_jsonata_error_is_a_query_evaluation_error(twin: Twin) -> None:
-    """aws-facts.md §C.8 / local-testing.md §1: AWS names it States.QueryEvaluationError."""
+    """docs/aws-facts.md §C.8 / docs/twin.md §1: AWS names it States.QueryEvaluationError."""
     described = run(
         twin,
         {
@@ -166,7 +166,7 @@ def test_a_jsonata_error_is_a_query_evaluation_error(twin: Twin) -> None:
 
 
 def test_retry_and_wait_delays_are_virtual_recorded_and_in_the_history(twin: Twin) -> None:
-    """aws-facts.md §C.4: IntervalSeconds, BackoffRate, MaxAttempts; a Lambda error is named
+    """docs/aws-facts.md §C.4: IntervalSeconds, BackoffRate, MaxAttempts; a Lambda error is named
     by its exception class (§C.5). A day of waiting takes milliseconds."""
     attempts: list[int] = []
 
@@ -216,7 +216,7 @@ def test_retry_and_wait_delays_are_virtual_recorded_and_in_the_history(twin: Twi
 
 
 def test_concurrent_executions_wait_side_by_side_in_virtual_time(twin: Twin) -> None:
-    """aws-facts.md §C.4 / local/clock.py: two executions that each wait an hour, started
+    """docs/aws-facts.md §C.4 / local/clock.py: two executions that each wait an hour, started
     together, both end an hour later; each sleep is recorded under its execution."""
     sfn, arn = machine(
         twin, {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 3600, "End": True}}}
@@ -231,7 +231,7 @@ def test_concurrent_executions_wait_side_by_side_in_virtual_time(twin: Twin) -> 
 
 
 def test_executions_get_uuid_names_and_bad_names_are_refused(twin: Twin) -> None:
-    """aws-facts.md §C.2: names are 1-80 characters without whitespace or reserved characters;
+    """docs/aws-facts.md §C.2: names are 1-80 characters without whitespace or reserved characters;
     EventBridge starts executions without a name (stock moto names them all "None")."""
     sfn, arn = machine(twin, {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
     first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
@@ -244,7 +244,7 @@ def test_executions_get_uuid_names_and_bad_names_are_refused(twin: Twin) -> None
 
 
 def test_backup_sdk_errors_are_named_backup_and_catchable(twin: Twin) -> None:
-    """aws-facts.md §B.7/§C.6: AWS SDK task errors are `Backup.<Exception>`."""
+    """docs/aws-facts.md §B.7/§C.6: AWS SDK task errors are `Backup.<Exception>`."""
     described = run(
         twin,
         {
@@ -275,7 +275,7 @@ def test_backup_sdk_errors_are_named_backup_and_catchable(twin: Twin) -> None:
 
 
 def test_tasks_call_aws_as_the_execution_or_the_credentials_role_account(twin: Twin) -> None:
-    """aws-facts.md §C.7: a Task's Credentials.RoleArn makes it call as that role's account
+    """docs/aws-facts.md §C.7: a Task's Credentials.RoleArn makes it call as that role's account
     (same region); without it, a task calls as the state machine's own account."""
     twin.create_vault(RESOURCE_ACCOUNT, MAIN_REGION, "Resource-Vault")
     twin.create_vault(BACKUP_ACCOUNT, MAIN_REGION, "Backup-Vault")
@@ -303,7 +303,7 @@ def test_tasks_call_aws_as_the_execution_or_the_credentials_role_account(twin: T
 
 def test_executions_announce_their_status_on_eventbridge(twin: Twin) -> None:
     """Step Functions sends "Step Functions Execution Status Change" (source aws.states) in
-    the execution's account and region; the workflow routes failures with it (DESIGN.md §3)."""
+    the execution's account and region; the workflow routes failures with it (docs/design.md §3)."""
     described = run(twin, {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
     announced = [
         (account, region, e["detail"]["status"])
@@ -322,8 +322,8 @@ def test_executions_announce_their_status_on_eventbridge(twin: Twin) -> None:
 def test_lambda_handlers_run_in_process_as_their_account_with_aws_error_payloads(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §C.5: errorType is the exception class name. A handler's AWS calls are
-    its function's account's (local-testing.md §2)."""
+    """docs/aws-facts.md §C.5: errorType is the exception class name. A handler's AWS calls are
+    its function's account's (docs/twin.md §6)."""
 
     def handler(event: Any, context: Any) -> Any:
         if event.get("fail"):
@@ -345,7 +345,7 @@ def test_lambda_handlers_run_in_process_as_their_account_with_aws_error_payloads
 
 
 def test_a_result_that_is_not_json_is_a_marshal_error(twin: Twin) -> None:
-    """aws-facts.md §C.5 (runtime errors): AWS reports Runtime.MarshalError."""
+    """docs/aws-facts.md §C.5 (runtime errors): AWS reports Runtime.MarshalError."""
     function(twin, "Odd", lambda event, context: {"when": object()})
     answer = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION).invoke(FunctionName="Odd")
     assert json.loads(answer["Payload"].read())["errorType"] == "Runtime.MarshalError"
@@ -353,7 +353,7 @@ def test_a_result_that_is_not_json_is_a_marshal_error(twin: Twin) -> None:
 
 
 def test_a_deployment_package_runs_with_its_environment(twin: Twin) -> None:
-    """CloudFormation puts inline code in `index` (aws-facts.md §E.1); module-level code reads
+    """CloudFormation puts inline code in `index` (docs/aws-facts.md §E.1); module-level code reads
     the function's environment, as on Lambda."""
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
@@ -378,7 +378,7 @@ def test_a_deployment_package_runs_with_its_environment(twin: Twin) -> None:
 
 
 def test_lambda_throttling_is_lambda_too_many_requests_in_step_functions(twin: Twin) -> None:
-    """aws-facts.md §C.5: Lambda throttling surfaces as Lambda.TooManyRequestsException."""
+    """docs/aws-facts.md §C.5: Lambda throttling surfaces as Lambda.TooManyRequestsException."""
     arn = function(twin, "Busy", lambda event, context: {"ok": True})
     twin.lambdas.throttle(1.0)
     functions = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION)

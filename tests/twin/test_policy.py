@@ -1,6 +1,6 @@
 """The vault access policy evaluator (local/policy.py), on the statements AWS Backup reads.
 
-aws-facts.md §B.9: CopyIntoBackupVault is granted in the destination vault's policy (AWS's
+docs/aws-facts.md §B.9: CopyIntoBackupVault is granted in the destination vault's policy (AWS's
 sample: Principal "*" with aws:PrincipalOrgID; the reference narrows it with ArnLike
 aws:PrincipalArn); CopyFromBackupVault can be denied in the source vault's policy with
 backup:CopyTargets (ForAllValues:ArnNotLike). IAM's rules for missing keys and Deny apply.
@@ -45,13 +45,13 @@ def decide(
 
 
 def test_no_policy_or_no_matching_statement_is_no_match() -> None:
-    """aws-facts.md §B.9: without a grant there is no CopyIntoBackupVault."""
+    """docs/aws-facts.md §B.9: without a grant there is no CopyIntoBackupVault."""
     assert decide(None, IN_ORG) == "NoMatch"
     assert decide(policy(allow_into()), IN_ORG, action="backup:CopyFromBackupVault") == "NoMatch"
 
 
 def test_the_organization_and_role_conditions_of_the_sample_vault_policy() -> None:
-    """aws-facts.md §B.9: AWS's sample (aws:PrincipalOrgID) narrowed by aws:PrincipalArn."""
+    """docs/aws-facts.md §B.9: AWS's sample (aws:PrincipalOrgID) narrowed by aws:PrincipalArn."""
     sample = policy(
         allow_into(
             StringEquals={"aws:PrincipalOrgID": ORGANIZATION_ID},
@@ -80,20 +80,20 @@ def test_the_organization_and_role_conditions_of_the_sample_vault_policy() -> No
     ],
 )
 def test_principals_by_account_root_or_role(principal: dict[str, Any], expected: str) -> None:
-    """aws-facts.md §B.9: the source account or role is granted in the destination policy."""
+    """docs/aws-facts.md §B.9: the source account or role is granted in the destination policy."""
     statement = {**allow_into(), "Principal": principal}
     assert decide(policy(statement), IN_ORG) == expected
 
 
 def test_an_explicit_deny_wins_over_an_allow() -> None:
-    """aws-facts.md §B.9: a Deny in the source vault's policy stops the copy."""
+    """docs/aws-facts.md §B.9: a Deny in the source vault's policy stops the copy."""
     deny = {**allow_into(), "Effect": "Deny"}
     assert decide(policy(allow_into(), deny), IN_ORG) == "Deny"
     assert decide(policy(deny, allow_into()), IN_ORG) == "Deny"
 
 
 def test_copy_targets_deny_with_for_all_values_and_a_missing_key() -> None:
-    """aws-facts.md §B.9: backup:CopyTargets. ForAllValues is vacuously true when the key is
+    """docs/aws-facts.md §B.9: backup:CopyTargets. ForAllValues is vacuously true when the key is
     missing: a Deny then applies (IAM semantics)."""
     deny_outside = policy(
         {
@@ -121,7 +121,7 @@ def test_copy_targets_deny_with_for_all_values_and_a_missing_key() -> None:
 
 
 def test_negated_operators_and_not_action() -> None:
-    """aws-facts.md §B.9: Deny with negated conditions (e.g. outside the organization)."""
+    """docs/aws-facts.md §B.9: Deny with negated conditions (e.g. outside the organization)."""
     not_org = policy(
         {
             "Effect": "Deny",
@@ -150,7 +150,7 @@ def test_negated_operators_and_not_action() -> None:
 def test_what_cannot_be_evaluated_is_refused_not_guessed(
     statement: dict[str, Any], problem: str
 ) -> None:
-    """aws-facts.md §B.9: a guessed policy result would hide a real copy failure."""
+    """docs/aws-facts.md §B.9: a guessed policy result would hide a real copy failure."""
     with pytest.raises(PolicyError, match=problem):
         check(policy(statement))
 
@@ -177,7 +177,7 @@ def deny_copy_unless(operator: str, *extra: tuple[str, dict[str, Any]]) -> str:
 @pytest.mark.parametrize(
     ("operator", "targets", "expected"),
     [
-        # ForAnyValue: false without the key, so this Deny fails open (aws-facts.md §H).
+        # ForAnyValue: false without the key, so this Deny fails open (docs/aws-facts.md §H).
         ("ForAnyValue:ArnNotLike", None, "NoMatch"),
         ("ForAnyValue:ArnNotLike", [DEST], "NoMatch"),
         ("ForAnyValue:ArnNotLike", [DEST.replace(BACKUP_ACCOUNT, "111133335555")], "Deny"),
@@ -190,13 +190,13 @@ def deny_copy_unless(operator: str, *extra: tuple[str, dict[str, Any]]) -> str:
 def test_set_operators_on_a_present_or_absent_copy_targets_key(
     operator: str, targets: list[str] | None, expected: str
 ) -> None:
-    """aws-facts.md §H (set operators on absent keys) and §B.9 (backup:CopyTargets)."""
+    """docs/aws-facts.md §H (set operators on absent keys) and §B.9 (backup:CopyTargets)."""
     context = {} if targets is None else {"backup:CopyTargets": targets}
     assert decide(deny_copy_unless(operator), context, COPY_FROM) == expected
 
 
 def test_null_tests_whether_a_key_is_there() -> None:
-    """aws-facts.md §H: a Null condition covers the absent key explicitly: with it, even a
+    """docs/aws-facts.md §H: a Null condition covers the absent key explicitly: with it, even a
     ForAnyValue Deny fails closed."""
     null_true = deny_copy_unless("ForAnyValue:ArnNotLike", ("Null", {"backup:CopyTargets": "true"}))
     # Both conditions must hold: Null true (absent) and ForAnyValue (false when absent).
@@ -218,7 +218,8 @@ def test_null_tests_whether_a_key_is_there() -> None:
 
 
 def test_if_exists_and_bool_and_ignore_case() -> None:
-    """aws-facts.md §T.1: ...IfExists holds when the key is absent; Bool compares true/false."""
+    """docs/aws-facts.md §T.1: ...IfExists holds when the key is absent; Bool compares
+    true/false."""
     statement = allow_into(
         StringEqualsIfExists={"aws:PrincipalOrgID": ORGANIZATION_ID},
         Bool={"aws:SecureTransport": True},
@@ -232,7 +233,7 @@ def test_if_exists_and_bool_and_ignore_case() -> None:
 
 
 def test_identity_policies_have_no_principal_and_several_combine() -> None:
-    """aws-facts.md §T.1: identity policies name no Principal; one Deny among a principal's
+    """docs/aws-facts.md §T.1: identity policies name no Principal; one Deny among a principal's
     policies wins over the Allows of the others."""
     allow = json.dumps({"Statement": [{"Effect": "Allow", "Action": "backup:*", "Resource": "*"}]})
     deny = json.dumps(

@@ -1,6 +1,6 @@
 """RedriveExecution with AWS's rules (local/redrive.py).
 
-aws-facts.md §C.3: Standard workflows only; FAILED, TIMED_OUT or ABORTED; within 14 days of
+docs/aws-facts.md §C.3: Standard workflows only; FAILED, TIMED_OUT or ABORTED; within 14 days of
 closing; same execution ARN; resumes at the unsuccessful state with its retry counters reset,
 successful states not run again; redriveCount and redriveDate in DescribeExecution and
 ListExecutions; ExecutionNotRedrivable otherwise; clientToken makes it idempotent.
@@ -92,7 +92,7 @@ def failed_execution(twin: Twin, sfn: Any, machine: str) -> str:
 def test_a_redrive_resumes_at_the_failed_state_with_the_same_arn_and_variables(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §C.3: successful states are not run again; the failed one is."""
+    """docs/aws-facts.md §C.3: successful states are not run again; the failed one is."""
     service = Service()
     service.failures = 1
     sfn, machine = deploy(twin, service)
@@ -123,7 +123,7 @@ def test_a_redrive_resumes_at_the_failed_state_with_the_same_arn_and_variables(
 
 
 def test_retry_counters_start_again_at_zero(twin: Twin) -> None:
-    """aws-facts.md §C.3: the redriven state's retriers count their attempts afresh."""
+    """docs/aws-facts.md §C.3: the redriven state's retriers count their attempts afresh."""
     service = Service()
     service.failures = 3
     retry = [{"ErrorEquals": ["Broken"], "MaxAttempts": 1, "IntervalSeconds": 1}]
@@ -137,7 +137,7 @@ def test_retry_counters_start_again_at_zero(twin: Twin) -> None:
 
 
 def test_what_cannot_be_redriven_is_refused_by_name(twin: Twin) -> None:
-    """aws-facts.md §C.3: ExecutionNotRedrivable; ExecutionDoesNotExist for an unknown ARN."""
+    """docs/aws-facts.md §C.3: ExecutionNotRedrivable; ExecutionDoesNotExist for an unknown ARN."""
     service = Service()
     sfn, machine = deploy(twin, service)
     succeeded: str = sfn.start_execution(stateMachineArn=machine)["executionArn"]
@@ -176,7 +176,7 @@ def test_express_executions_cannot_be_redriven(twin: Twin) -> None:
 def test_a_client_token_makes_the_call_idempotent_and_the_list_filters_redrives(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §C.3: clientToken; ListExecutions' redriveFilter."""
+    """docs/aws-facts.md §C.3: clientToken; ListExecutions' redriveFilter."""
     service = Service()
     service.failures = 2
     sfn, machine = deploy(twin, service)
@@ -199,7 +199,7 @@ def test_a_client_token_makes_the_call_idempotent_and_the_list_filters_redrives(
 
 
 def test_a_state_machine_can_redrive_through_the_sdk_integration(twin: Twin) -> None:
-    """aws-facts.md §C.6: aws-sdk:sfn:redriveExecution, as a reconciliation would call it."""
+    """docs/aws-facts.md §C.6: aws-sdk:sfn:redriveExecution, as a reconciliation would call it."""
     service = Service()
     service.failures = 1
     sfn, machine = deploy(twin, service)

@@ -1,6 +1,6 @@
 """Schedules, someone else's hands, and what executions announce.
 
-aws-facts.md §D.1 (a rule can run on a `rate(...)` schedule; its target receives a scheduled
+docs/aws-facts.md §D.1 (a rule can run on a `rate(...)` schedule; its target receives a scheduled
 event, or the target's Input), §C.3 (redrive, for the reconciliation the schedule starts), §B.4
 and §B.5 (someone can change a point's lifecycle or delete it at any time; AWS's rules apply),
 and §D.1 / §C.5 (Step Functions Execution Status Change events carry the error and cause).
@@ -67,7 +67,7 @@ def inputs(twin: Twin, arn: str) -> list[Any]:
 def test_a_rate_schedule_starts_its_state_machine_every_period_with_its_input(
     twin: Twin,
 ) -> None:
-    """aws-facts.md §D.1: the reconciliation runs by itself while the clock runs."""
+    """docs/aws-facts.md §D.1: the reconciliation runs by itself while the clock runs."""
     arn = machine(twin)
     events = twin.client("events", RESOURCE_ACCOUNT, MAIN_REGION)
     events.put_rule(Name="Daily", ScheduleExpression="rate(24 hours)")
@@ -127,7 +127,7 @@ def test_a_schedule_can_invoke_a_function(twin: Twin) -> None:
 def test_someone_deletes_a_point_and_changes_another_at_chosen_times(
     layout: Layout, twin: Twin
 ) -> None:
-    """aws-facts.md §B.4, §B.5: a person's change happens at its moment; AWS's rules apply."""
+    """docs/aws-facts.md §B.4, §B.5: a person's change happens at its moment; AWS's rules apply."""
     start = twin.clock.now()
     doomed = layout.backed_up(lifecycle={"DeleteAfterDays": 35})
     retimed = layout.backed_up(lifecycle={"DeleteAfterDays": 35})
@@ -160,7 +160,7 @@ def test_someone_deletes_a_point_and_changes_another_at_chosen_times(
 
 
 def test_a_failed_executions_status_event_carries_its_error_and_cause(twin: Twin) -> None:
-    """aws-facts.md §D.1: Step Functions Execution Status Change carries error and cause."""
+    """docs/aws-facts.md §D.1: Step Functions Execution Status Change carries error and cause."""
     sfn = twin.client("stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION)
     arn = sfn.create_state_machine(
         name="Fails",

@@ -1,6 +1,6 @@
 """What a copy needs besides vaults: organization and Region settings, and encryption keys.
 
-aws-facts.md §B.1 (cross-account backup must be on for the organization, read with
+docs/aws-facts.md §B.1 (cross-account backup must be on for the organization, read with
 DescribeGlobalSettings; backups of EBS, EC2, RDS, Aurora under an AWS managed key such as
 aws/ebs or aws/rds can never be copied to another account; fully managed types are encrypted
 anew) and §B.9 (resource type opt-in per Region, read with DescribeRegionSettings).
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.twin
 
 
 def test_describe_global_settings_follows_the_organization(twin: Twin) -> None:
-    """aws-facts.md §B.1: isCrossAccountBackupEnabled, for member accounts."""
+    """docs/aws-facts.md §B.1: isCrossAccountBackupEnabled, for member accounts."""
     backup = twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION)
     settings = backup.describe_global_settings()["GlobalSettings"]
     assert settings == {"isCrossAccountBackupEnabled": "true"}
@@ -37,7 +37,7 @@ def test_describe_global_settings_follows_the_organization(twin: Twin) -> None:
 
 
 def test_region_settings_are_per_account_and_region_and_gate_backups(twin: Twin) -> None:
-    """aws-facts.md §B.9: opt-in is set per Region; an opted-out type is not backed up."""
+    """docs/aws-facts.md §B.9: opt-in is set per Region; an opted-out type is not backed up."""
     here = twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION)
     there = twin.client("backup", RESOURCE_ACCOUNT, BACKUP_REGION)
     described = here.describe_region_settings()
@@ -61,7 +61,7 @@ def test_region_settings_are_per_account_and_region_and_gate_backups(twin: Twin)
 
 
 def test_aws_managed_keys_are_labelled_aws_and_customer_keys_customer(twin: Twin) -> None:
-    """aws-facts.md §B.1: aws/ebs and aws/rds are AWS managed keys."""
+    """docs/aws-facts.md §B.1: aws/ebs and aws/rds are AWS managed keys."""
     kms = twin.client("kms", RESOURCE_ACCOUNT, MAIN_REGION)
     for service in ("ebs", "rds"):
         described = kms.describe_key(KeyId=f"alias/aws/{service}")["KeyMetadata"]
@@ -83,7 +83,7 @@ def test_aws_managed_keys_are_labelled_aws_and_customer_keys_customer(twin: Twin
 def test_a_point_under_an_aws_managed_key_is_never_copied_to_another_account(
     layout: Layout, twin: Twin, resource: str, key: str, copied: bool
 ) -> None:
-    """aws-facts.md §B.1: only customer managed keys can be shared with another account."""
+    """docs/aws-facts.md §B.1: only customer managed keys can be shared with another account."""
     kms = twin.client("kms", RESOURCE_ACCOUNT, MAIN_REGION)
     key_arn = (
         kms.create_key()["KeyMetadata"]["Arn"]

@@ -124,12 +124,14 @@ def redrive(stepfunctions: StepFunctionsTwin, execution: Any, token: str | None)
     return now
 
 
-def _redrive_fields(execution: Any, now: datetime) -> dict[str, Any]:
+def _annotate(item: dict[str, Any], execution: Any) -> None:
+    """Add what DescribeExecution and ListExecutions say about redrives to one answer."""
     record = redrives_of(execution)
-    fields: dict[str, Any] = {"redriveCount": record.count}
+    item["redriveCount"] = record.count
     if record.date is not None:
-        fields["redriveDate"] = record.date
-    return fields
+        item["redriveDate"] = record.date
+    if _status(execution) == "TIMED_OUT":  # stock moto leaves its stop date out
+        item["stopDate"] = execution.stop_date
 
 
 _active: StepFunctionsTwin | None = None
@@ -182,11 +184,8 @@ def install() -> None:
             return result
         described: dict[str, Any] = result.result  # type: ignore[assignment]
         execution = self.stepfunction_backend.describe_execution(described["executionArn"])
-        now = _active.clock.now()
-        described.update(_redrive_fields(execution, now))
-        if _status(execution) == "TIMED_OUT":  # stock moto leaves its stop date out
-            described["stopDate"] = execution.stop_date
-        reason = not_redrivable(execution, now)
+        _annotate(described, execution)
+        reason = not_redrivable(execution, _active.clock.now())
         described["redriveStatus"] = "NOT_REDRIVABLE" if reason else "REDRIVABLE"
         if reason:
             described["redriveStatusReason"] = reason
@@ -204,10 +203,7 @@ def install() -> None:
         wanted = self._get_param("redriveFilter")
         kept = []
         for item in listed["executions"]:
-            execution = self.stepfunction_backend.describe_execution(item["executionArn"])
-            item.update(_redrive_fields(execution, _active.clock.now()))
-            if _status(execution) == "TIMED_OUT":
-                item["stopDate"] = execution.stop_date
+            _annotate(item, self.stepfunction_backend.describe_execution(item["executionArn"]))
             redriven = item["redriveCount"] > 0
             if wanted is None or (wanted == "REDRIVEN") == redriven:
                 kept.append(item)

@@ -72,6 +72,27 @@ def copy_into_policy(principal_arn_pattern: str = f"arn:aws:iam::*:role/{COPY_RO
     )
 
 
+def function(
+    twin: Twin, name: str, handler: Any, account: str = RESOURCE_ACCOUNT, **properties: Any
+) -> str:
+    """A Lambda function whose code is `handler`, run in-process by the twin; its ARN."""
+    iam = twin.client("iam", account, MAIN_REGION)
+    try:
+        role = iam.create_role(RoleName="Task", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="Task")["Role"]["Arn"]
+    twin.lambdas.register(name, handler)
+    arn: str = twin.client("lambda", account, MAIN_REGION).create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": b"registered in the twin"},
+        **properties,
+    )["FunctionArn"]
+    return arn
+
+
 def error_of(call: Any, **kwargs: Any) -> tuple[str, str, int]:
     """Call a boto3 method that must fail; return (code, message, HTTP status)."""
     try:

@@ -139,6 +139,32 @@ def test_one_failure_alone_leaves_the_plain_sum_silent_and_fill_makes_it_fire(
     assert twin.cloudwatch.alarm_state(RESOURCE_ACCOUNT, MAIN_REGION, "Filled") == "OK"
 
 
+def alarm(
+    twin: Twin, name: str, namespace: str, metric: str, dimension: tuple[str, str], **more: Any
+) -> None:
+    """A single-metric alarm: at least 1 per period, by the given statistic and periods."""
+    settings: dict[str, Any] = {
+        "Statistic": "Sum",
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+        **more,
+    }
+    twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": dimension[0], "Value": dimension[1]}],
+        Period=PERIOD,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        **settings,
+    )
+
+
+def failed_executions_alarm(twin: Twin, name: str, arn: str, **more: Any) -> None:
+    alarm(twin, name, "AWS/States", "ExecutionsFailed", ("StateMachineArn", arn), **more)
+
+
 @pytest.mark.parametrize(
     ("treat", "expected"),
     [
@@ -153,37 +179,14 @@ def test_treat_missing_data_decides_a_period_without_points(
 ) -> None:
     """docs/aws-facts.md §T.2: TreatMissingData."""
     arn = machine(twin, "Quiet", PASSING)
-    twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
-        AlarmName="Quiet",
-        Namespace="AWS/States",
-        MetricName="ExecutionsFailed",
-        Dimensions=[{"Name": "StateMachineArn", "Value": arn}],
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=2,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData=treat,
-    )
+    failed_executions_alarm(twin, "Quiet", arn, EvaluationPeriods=2, TreatMissingData=treat)
     assert twin.cloudwatch.alarm_state(RESOURCE_ACCOUNT, MAIN_REGION, "Quiet") == expected
 
 
 def test_datapoints_to_alarm_counts_breaching_periods(twin: Twin) -> None:
     """docs/aws-facts.md §T.2: M of N periods must breach."""
     arn = machine(twin, "Flaky", FAILING)
-    twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
-        AlarmName="TwoOfThree",
-        Namespace="AWS/States",
-        MetricName="ExecutionsFailed",
-        Dimensions=[{"Name": "StateMachineArn", "Value": arn}],
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=3,
-        DatapointsToAlarm=2,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
-    )
+    failed_executions_alarm(twin, "TwoOfThree", arn, EvaluationPeriods=3, DatapointsToAlarm=2)
     run(twin, arn)
     twin.clock.advance(PERIOD)
     assert twin.cloudwatch.alarm_state(RESOURCE_ACCOUNT, MAIN_REGION, "TwoOfThree") == "OK"
@@ -198,17 +201,13 @@ def test_a_queue_depth_alarm_reads_the_queue(twin: Twin) -> None:
     """docs/aws-facts.md §T.2: AWS/SQS ApproximateNumberOfMessagesVisible per QueueName."""
     sqs = twin.client("sqs", RESOURCE_ACCOUNT, MAIN_REGION)
     url = sqs.create_queue(QueueName="Errors")["QueueUrl"]
-    twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION).put_metric_alarm(
-        AlarmName="ErrorsWaiting",
-        Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": "Errors"}],
+    alarm(
+        twin,
+        "ErrorsWaiting",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        ("QueueName", "Errors"),
         Statistic="Maximum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        TreatMissingData="notBreaching",
     )
     assert twin.cloudwatch.alarm_state(RESOURCE_ACCOUNT, MAIN_REGION, "ErrorsWaiting") == "OK"
     sqs.send_message(QueueUrl=url, MessageBody="{}")

@@ -15,7 +15,7 @@ import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
 from local.twin import Twin
-from tests.twin.helpers import error_of
+from tests.twin.helpers import error_of, function
 
 pytestmark = pytest.mark.twin
 
@@ -34,18 +34,7 @@ def deploy(twin: Twin, name: str = "MakesVault") -> str:
         )
         return {"made": event["vault"]}
 
-    twin.lambdas.register(name, handler)
-    iam = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION)
-    role = iam.create_role(RoleName=f"{name}Role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    arn: str = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION).create_function(
-        FunctionName=name,
-        Runtime="python3.13",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": b"registered in the twin"},
-        Timeout=30,
-    )["FunctionArn"]
-    return arn
+    return function(twin, name, handler, Timeout=30)
 
 
 def invoke(twin: Twin, vault: str, name: str = "MakesVault") -> tuple[str | None, Any]:

@@ -24,7 +24,7 @@ from local.accounts import (
     current_account,
 )
 from local.twin import Twin
-from tests.twin.helpers import error_of
+from tests.twin.helpers import error_of, function
 
 pytestmark = pytest.mark.twin
 
@@ -59,24 +59,6 @@ def run(
     twin.wait_for_executions(timeout=20)
     described: dict[str, Any] = sfn.describe_execution(executionArn=execution["executionArn"])
     return described
-
-
-def function(twin: Twin, name: str, handler: Any, account: str = RESOURCE_ACCOUNT) -> str:
-    """A Lambda function whose code is `handler`, run in-process by the twin."""
-    iam = twin.client("iam", account, MAIN_REGION)
-    try:
-        role = iam.create_role(RoleName="Task", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    except iam.exceptions.EntityAlreadyExistsException:
-        role = iam.get_role(RoleName="Task")["Role"]["Arn"]
-    twin.lambdas.register(name, handler)
-    arn: str = twin.client("lambda", account, MAIN_REGION).create_function(
-        FunctionName=name,
-        Runtime="python3.13",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": b"registered in the twin"},
-    )["FunctionArn"]
-    return arn
 
 
 def test_jsonata_variables_and_now_work(twin: Twin) -> None:

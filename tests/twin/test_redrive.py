@@ -16,7 +16,7 @@ import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
 from local.twin import Twin
-from tests.twin.helpers import error_of
+from tests.twin.helpers import error_of, function
 
 pytestmark = pytest.mark.twin
 
@@ -43,16 +43,7 @@ class Service:
 def deploy(
     twin: Twin, service: Service, retry: list[dict[str, Any]] | None = None, kind: str = "STANDARD"
 ) -> tuple[Any, str]:
-    twin.lambdas.register("Flaky", service.handler)
-    iam = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION)
-    role = iam.create_role(RoleName="Flaky", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    function = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION).create_function(
-        FunctionName="Flaky",
-        Runtime="python3.13",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": b"registered in the twin"},
-    )["FunctionArn"]
+    flaky = function(twin, "Flaky", service.handler)
     definition = {
         "QueryLanguage": "JSONata",
         "StartAt": "Remember",
@@ -65,7 +56,7 @@ def deploy(
             "Call": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
-                "Arguments": {"FunctionName": function, "Payload": {"note": "{% $note %}"}},
+                "Arguments": {"FunctionName": flaky, "Payload": {"note": "{% $note %}"}},
                 "Output": "{% $states.result.Payload %}",
                 **({"Retry": retry} if retry else {}),
                 "End": True,

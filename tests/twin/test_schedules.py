@@ -17,7 +17,7 @@ import pytest
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
 from local.events import rate_of
 from local.twin import Twin
-from tests.twin.helpers import VAULT, Layout
+from tests.twin.helpers import VAULT, Layout, function
 
 pytestmark = pytest.mark.twin
 
@@ -107,19 +107,10 @@ def test_a_schedule_without_input_delivers_the_scheduled_event_and_stops_when_di
 
 def test_a_schedule_can_invoke_a_function(twin: Twin) -> None:
     calls: list[Any] = []
-    twin.lambdas.register("Tick", lambda event, context: calls.append(event))
-    iam = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION)
-    role = iam.create_role(RoleName="Tick", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    function = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION).create_function(
-        FunctionName="Tick",
-        Runtime="python3.13",
-        Role=role,
-        Handler="index.handler",
-        Code={"ZipFile": b"registered in the twin"},
-    )["FunctionArn"]
+    tick = function(twin, "Tick", lambda event, context: calls.append(event))
     events = twin.client("events", RESOURCE_ACCOUNT, MAIN_REGION)
     events.put_rule(Name="Often", ScheduleExpression="rate(5 minutes)")
-    events.put_targets(Rule="Often", Targets=[{"Id": "Fn", "Arn": function}])
+    events.put_targets(Rule="Often", Targets=[{"Id": "Fn", "Arn": tick}])
     twin.clock.advance(timedelta(minutes=16).total_seconds())
     assert [c["detail-type"] for c in calls] == ["Scheduled Event"] * 3
 

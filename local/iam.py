@@ -139,8 +139,14 @@ class Authorizer:
                 f"no identity-based policy allows the {action} action",
             )
 
-    def check_assume_role(self, caller: Caller, role_arn: str, region: str) -> None:
-        """sts:AssumeRole: the caller's own permission, then the role's trust policy."""
+    def check_assume_role(
+        self, caller: Caller, role_arn: str, region: str, source_arn: str | None = None
+    ) -> None:
+        """sts:AssumeRole: the caller's own permission, then the role's trust policy.
+
+        A service principal (events.amazonaws.com, ...) acts for `caller.account`: the trust
+        policy sees that as aws:SourceAccount, and the resource it acts for as aws:SourceArn.
+        """
         self.check(caller, "sts:AssumeRole", role_arn, region)
         trusted = trust_policy(role_arn)
         if trusted is None:
@@ -148,6 +154,10 @@ class Authorizer:
         principal = caller.principal or f"arn:aws:iam::{caller.account}:root"
         context = self.context(caller, region, role_arn)
         context["aws:PrincipalArn"] = principal
+        if principal.endswith(".amazonaws.com"):
+            context["aws:SourceAccount"] = caller.account
+            if source_arn is not None:
+                context["aws:SourceArn"] = source_arn
         decision = decide(
             [trusted],
             action="sts:AssumeRole",

@@ -21,6 +21,7 @@ from local.accounts import (
     OUTSIDER_ACCOUNT,
     RESOURCE_ACCOUNT,
 )
+from local.iam import AccessDenied
 from local.twin import Twin
 from tests.twin.helpers import VAULT, error_of, role, vault_arn
 
@@ -413,10 +414,11 @@ def test_assumed_credentials_carry_the_readers_own_permissions(twin: Twin) -> No
 
 
 def test_a_service_principal_trust_admits_only_that_service(twin: Twin) -> None:
-    """docs/aws-facts.md §D.1: a role a service assumes trusts that service principal."""
+    """docs/aws-facts.md §D.1: a role a service assumes trusts that service principal, often
+    only for one account (aws:SourceAccount)."""
     from local.accounts import Caller
 
-    events_trust = {
+    events_trust: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -426,9 +428,17 @@ def test_a_service_principal_trust_admits_only_that_service(twin: Twin) -> None:
             }
         ],
     }
+    events_trust["Statement"][0]["Condition"] = {
+        "StringEquals": {"aws:SourceAccount": RESOURCE_ACCOUNT}
+    }
     target = role_with(twin, name="RuleTarget", trust=events_trust)
     caller = role_with(twin, statement("sts:AssumeRole", "*"), name="Caller")
     assert assume(twin, caller, target) == "AccessDenied"
     twin.iam.check_assume_role(
         Caller(RESOURCE_ACCOUNT, "events.amazonaws.com"), target, MAIN_REGION
     )
+    # aws:SourceAccount is the account the service acts for: another account's is refused.
+    with pytest.raises(AccessDenied):
+        twin.iam.check_assume_role(
+            Caller(BACKUP_ACCOUNT, "events.amazonaws.com"), target, MAIN_REGION
+        )

@@ -203,6 +203,11 @@ class World:
             and not p.deleted
         ]
 
+    def copies_of_job(self, job_id: str) -> list[RecoveryPoint]:
+        """The copies of a backup job's recovery point so far (none before it completes)."""
+        arn = self.twin.backup.jobs[job_id].recovery_point_arn
+        return [] if arn is None else self.copies_of(self.twin.backup.points[arn])
+
     def vault_arn(self, account: str, region: str) -> str:
         return f"arn:aws:backup:{region}:{account}:backup-vault:{self.settings.vault_name}"
 
@@ -211,11 +216,13 @@ class World:
         return self.twin.client("backup", account, region or self.region)
 
     def cuts(self) -> list[Any]:
-        """Every UpdateRecoveryPointLifecycle call that AWS Backup accepted."""
+        """Every lifecycle change the workflow's cut made (not a person's) that AWS accepted."""
         return [
             c
             for c in self.twin.backup.calls
-            if c.operation == "update_recovery_point_lifecycle" and c.error is None
+            if c.operation == "update_recovery_point_lifecycle"
+            and c.error is None
+            and "CutRetentionRole" in (c.principal or "")
         ]
 
 

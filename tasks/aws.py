@@ -23,6 +23,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from tasks.errors import (
     TRANSIENT_AWS_ERRORS,
+    AccessDeniedException,
     AwsError,
     ServiceUnavailableException,
     ThrottlingException,
@@ -148,6 +149,8 @@ def _error_class(code: str, status: int) -> type[AwsError]:
     """
     if code in _THROTTLING_CODES:
         return ThrottlingException
+    if code == "AccessDenied":  # STS's and IAM's spelling of AWS Backup's AccessDeniedException
+        return AccessDeniedException
     if status >= 500 and code not in TRANSIENT_AWS_ERRORS:
         return ServiceUnavailableException
     return aws_error_class(code)

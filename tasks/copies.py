@@ -172,6 +172,8 @@ class CopyLookup:
     destination: str
     recovery_point_arn: str | None
     described: Mapping[str, Any] | None
+    # Set when what answers to the ARN is not a copy of the original at all.
+    mismatch: str | None = None
 
 
 def as_recovery_point(point: Mapping[str, Any], now: datetime) -> RecoveryPoint:
@@ -224,6 +226,8 @@ def judge_copy(lookup: CopyLookup, original_arn: str, now: datetime) -> CopyVerd
     arn, where = lookup.recovery_point_arn, lookup.destination
     if arn is None:
         return CopyVerdict(where, None, None, f"no copy of {original_arn} in {where}")
+    if lookup.mismatch is not None:
+        return CopyVerdict(where, arn, None, lookup.mismatch)
     if lookup.described is None:
         return CopyVerdict(where, arn, None, f"the copy {arn} in {where} no longer exists")
     try:

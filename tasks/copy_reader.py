@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tasks.aws import BackupClient, assumed_backup_client, call, copy_jobs_of, json_safe
-from tasks.copies import CopyLookup, latest_completed_copy, matching_copy
+from tasks.copies import CopyLookup, job_created, latest_completed_copy, matching_copy
 from tasks.errors import (
     AccessDeniedException,
     CopyReaderUnavailable,
@@ -136,8 +136,30 @@ def look_up_copies(
             elif arn is None:
                 arn = found
                 described = None if found is None else reader.describe(destination, found)
-        lookups.append(CopyLookup(destination, arn, described))
+        lookups.append(
+            CopyLookup(destination, arn, described, _not_a_copy_of(original, arn, described))
+        )
     return lookups
+
+
+def _not_a_copy_of(
+    original: Original, arn: str | None, described: Mapping[str, Any] | None
+) -> str | None:
+    """Why the recovery point found is not a copy of the original, or None when it is.
+
+    A task's input can name any recovery point (an execution can be started by hand), and a
+    copy keeps the original's resource and creation date and names its source vault (§B.1).
+    """
+    if described is None:
+        return None
+    created = described.get("CreationDate")
+    same = (
+        described.get("ResourceArn") == original.resource_arn
+        and created is not None
+        and job_created({"CreationDate": created}) == original.creation_date
+        and described.get("SourceBackupVaultArn") in (None, original.vault_arn)
+    )
+    return None if same else f"{arn} is not a copy of {original.recovery_point_arn}"
 
 
 def original_of(described: Mapping[str, Any]) -> Original:

@@ -424,6 +424,11 @@ def copies_outlive(original: RecoveryPoint, copies: Mapping[str, RecoveryPoint])
     of 36,500 days from the shared creation date.
     """
     needed = original_expiry(original)
+    longest = original.creation_date + MAX_DAYS * _DAY
+    if needed is not None and needed > longest:
+        # No copy can be kept longer than AWS's maximum from the shared creation date: one kept
+        # that long outlives the original as far as AWS lets any copy.
+        needed = longest
     too_soon: list[str] = []
     unknown: list[str] = []
     for name, copy in copies.items():

@@ -576,7 +576,9 @@ def cases(draw: st.DrawFn, eligible: bool = True) -> tuple[RecoveryPoint, int, d
     return rp, draw(new_days), now
 
 
-PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Enough to reach every rule many times over (the named cases above pin each one); more only
+# slows `make test`, whose whole budget is a few minutes.
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def oracle_age(start: datetime, end: datetime) -> int:
@@ -956,14 +958,6 @@ def test_a_never_expiring_original_needs_copies_kept_forever_or_a_hundred_years(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "copies_outlive requires a copy to outlive an original whose AWS date lies past "
-        "36,500 days, which no copy can (AWS's maximum), while a never-expiring original is "
-        "satisfied by 36,500 days: such an original is never cut (CopiesExpireTooSoon)"
-    ),
-)
 def test_a_copy_kept_the_most_aws_allows_outlives_an_original_aws_keeps_longer() -> None:
     # The copy the workflow makes for it (tasks/copies.py copy_lifecycle) has the most AWS
     # allows: 36,500 days from the shared creation date.
@@ -1063,6 +1057,11 @@ def cut_with_copies(
 ) -> tuple[RecoveryPoint, dict[str, RecoveryPoint], int, datetime]:
     """An original about to be cut, and copies of it kept about as long, longer or shorter."""
     original, days, now = draw(cases())
+    kept = original.lifecycle.delete_after_days
+    if kept is not None and kept >= 1 and draw(st.booleans()):
+        # AWS's date a few hours off the day count: the two readings disagree a little.
+        drift = draw(st.integers(-72, 72).map(lambda h: timedelta(hours=h)))
+        original = replace(original, delete_at=original.creation_date + timedelta(kept) + drift)
     copies = {}
     for vault in draw(st.sampled_from([(WEST,), (WEST, EAST)])):
         # Made from either of AWS's two readings of the original, where they disagree.
@@ -1099,7 +1098,9 @@ def cut_with_copies(
     return original, copies, days, now
 
 
-@PROPERTY
+# The one property issue 11 is about: more examples, since few draws reach a real cut whose
+# copies AWS reads two ways.
+@settings(PROPERTY, max_examples=500)
 @given(cut_with_copies())
 def test_property_a_cut_never_makes_the_original_outlive_its_copies(
     case: tuple[RecoveryPoint, dict[str, RecoveryPoint], int, datetime],
@@ -1122,7 +1123,8 @@ def test_property_a_cut_never_makes_the_original_outlive_its_copies(
         if fate is None:
             continue
         assert fate >= after_cut
+        longest = copy.creation_date + timedelta(days=MAX_DAYS)  # no copy can be kept longer
         if before_cut is None:
-            assert fate >= copy.creation_date + timedelta(days=MAX_DAYS)
+            assert fate >= longest
         else:
-            assert fate >= before_cut
+            assert fate >= min(before_cut, longest)

@@ -231,14 +231,6 @@ def test_a_young_backup_is_copied_even_when_its_copies_cannot_be_read(world: Wor
     assert world.run("StartCopyJob", world.copy_input(original))["Started"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "STS refuses AssumeRole with the code AccessDenied, not AccessDeniedException: "
-        "CopyReader.client does not turn it into CopyReaderUnavailable, so the copy task fails "
-        "with an error the state machine neither retries by design nor catches"
-    ),
-)
 def test_a_young_backup_is_copied_when_the_reader_role_cannot_be_assumed(world: World) -> None:
     # The backup account's stack was deployed with another organization's id: its reader role
     # trusts nobody here, and STS answers AccessDenied (aws-facts.md §B.9).

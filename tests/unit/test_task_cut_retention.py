@@ -274,15 +274,6 @@ def test_one_copy_named_twice_is_refused_rather_than_verified(world: World) -> N
         cut(world, original, known, Destinations=twice)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "look_up_copies trusts KnownCopies (and a job's DestinationRecoveryPointArn) without "
-        "checking that the copy is of this original (ResourceArn, CreationDate, "
-        "SourceBackupVaultArn): another backup's copies let the cut of a backup without any "
-        "copy go ahead"
-    ),
-)
 def test_copies_of_another_backup_never_stand_for_this_ones(world: World) -> None:
     # A task input can carry anything (design.md §3); the cut re-checks what it is given.
     copied = world.backup(lifecycle={"DeleteAfterDays": 35})

@@ -133,7 +133,8 @@ def _decide(
             arn, "attention", "in cold storage without both copies: it can no longer be copied"
         )
     if original.delete_at is not None and original.delete_at - now < EXPIRES_TOO_SOON:
-        return Need(arn, "skip", "expires within a day; too late to copy")
+        # Gone before a copy could be made and verified: a loss a person must hear about.
+        return Need(arn, "attention", "expires within a day without both copies")
     jobs_by_destination = {
         d: [j for j in facts.copy_jobs if j.get("DestinationBackupVaultArn") == d]
         for d in destinations

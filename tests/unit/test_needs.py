@@ -133,10 +133,11 @@ def test_a_backup_an_execution_is_working_on_is_skipped() -> None:
     )
 
 
-def test_a_backup_that_expires_within_a_day_is_too_late_to_copy() -> None:
+def test_a_backup_that_expires_within_a_day_without_copies_is_reported() -> None:
+    # Too late to copy, and a backup gone without its copies is a loss a person must hear of.
     point = listed(CalculatedLifecycle={"DeleteAt": "2026-11-23T04:59:59Z"})
-    assert need(point, copies={}).action == "skip"
-    assert "too late to copy" in need(point, copies={}).reason
+    assert need(point, copies={}).action == "attention"
+    assert "expires within a day without both copies" in need(point, copies={}).reason
 
 
 # --- Start: something an execution can finish ----------------------------------------------

@@ -84,6 +84,7 @@ class World:
     settings: Settings
     # The event each backup was made with, so its DescribeOriginal output can be built.
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    originals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def destinations(self) -> list[str]:
@@ -217,13 +218,18 @@ class World:
         }
 
     def original(self, recovery_point_arn: str) -> dict[str, Any]:
-        """The DescribeOriginal state's output for this backup (the execution's `$original`)."""
-        event = self.events[recovery_point_arn]
-        scheduled = "createdBy" in event["detail"]
-        described: dict[str, Any] = self.run(
-            "DescribeRecoveryPoint", self.describe_input(event, CopyScheduledBackups=scheduled)
-        )
-        return described
+        """The DescribeOriginal state's output for this backup (the execution's `$original`).
+
+        An execution describes its original once, when it starts, and hands that to every
+        later state; so does this, for the first execution of each backup.
+        """
+        if recovery_point_arn not in self.originals:
+            event = self.events[recovery_point_arn]
+            scheduled = "createdBy" in event["detail"]
+            self.originals[recovery_point_arn] = self.run(
+                "DescribeRecoveryPoint", self.describe_input(event, CopyScheduledBackups=scheduled)
+            )
+        return dict(self.originals[recovery_point_arn])
 
     def copy_input(self, recovery_point_arn: str, destination: int = 0, **changes: Any) -> Any:
         return {

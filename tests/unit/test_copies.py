@@ -516,6 +516,18 @@ def test_verification_needs_two_vaults_of_one_account_in_two_regions(
         verify(lookups, destinations, ORIGINAL, NOW)
 
 
+def test_a_recovery_point_that_is_not_a_copy_of_the_original_does_not_count() -> None:
+    # Found under an ARN the input named, but it is another backup's copy (tasks/copy_reader.py
+    # compares resource, creation date and source vault).
+    stranger = CopyLookup(
+        EAST, f"{EAST}-copy", described(EAST), mismatch=f"{EAST}-copy is not a copy of {ORIGINAL}"
+    )
+    result = verify([found(WEST), stranger], [WEST, EAST], ORIGINAL, NOW)
+    assert not result.verified
+    assert result.unusable == (f"{EAST}-copy is not a copy of {ORIGINAL}",)
+    assert set(result.copies) == {WEST}
+
+
 def test_judging_one_copy_names_its_vault_and_arn() -> None:
     verdict = judge_copy(found(WEST, Status="DELETING"), ORIGINAL, NOW)
     assert verdict.destination == WEST

@@ -134,6 +134,16 @@ def test_a_recorded_copy_that_is_gone_with_nothing_in_the_vault_is_named_gone(he
 
 
 @pytest.mark.usefixtures("as_task")
+def test_a_recorded_copy_of_another_backup_is_named_as_not_a_copy(held: Held) -> None:
+    # An input can name any recovery point; a copy keeps its original's resource and creation
+    # date and names its source vault (aws-facts.md §B.1), so a stranger is recognised.
+    found = look_up(held, held.uncopied, {held.world.destinations[0]: held.copies[0]})
+    assert found[0].recovery_point_arn == held.copies[0]
+    assert found[0].mismatch == f"{held.copies[0]} is not a copy of {held.uncopied}"
+    assert found[1].mismatch is None
+
+
+@pytest.mark.usefixtures("as_task")
 def test_a_backup_never_copied_has_no_copies(held: Held) -> None:
     found = look_up(held, held.uncopied)
     assert [(x.recovery_point_arn, x.described) for x in found] == [(None, None), (None, None)]

@@ -1030,7 +1030,8 @@ def oracle_outlives(original: RecoveryPoint, copy: RecoveryPoint) -> bool:
         return False
     if needed is None:
         return fate >= copy.creation_date + timedelta(days=MAX_DAYS)
-    return fate >= needed
+    # No copy can be kept past AWS's maximum from the original's creation: that much is enough.
+    return fate >= min(needed, original.creation_date + timedelta(days=MAX_DAYS))
 
 
 @PROPERTY

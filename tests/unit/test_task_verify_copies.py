@@ -135,6 +135,18 @@ def test_a_copy_whose_retention_someone_cut_short_is_unusable_once_expired(
     assert problem.startswith(f"the copy {shortened} is DELETING")
 
 
+def test_copies_of_another_backup_are_not_this_ones(world: World) -> None:
+    copied = world.backup()
+    known = world.copy_both(copied)
+    uncopied = world.backup()
+    with world.nothing_written():
+        result = world.run("VerifyCopies", world.verify_input(uncopied, known))
+    assert result["Verified"] is False
+    assert result["Unusable"] == [
+        f"{world.copy_of(copied, n)} is not a copy of {uncopied}" for n in (0, 1)
+    ]
+
+
 def test_copies_that_cannot_be_read_stop_verification_by_name(world: World) -> None:
     original = world.backup()
     world.copy_both(original)

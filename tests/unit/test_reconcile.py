@@ -197,6 +197,13 @@ def test_only_the_latest_failure_of_a_backup_is_redriven() -> None:
     assert plan([made(1)], [newer, older])["Redrive"] == [newer.arn]
 
 
+def test_a_failed_execution_whose_input_names_no_backup_is_not_redriven_for_one() -> None:
+    # Started by hand with some other input: it stands for no backup.
+    stranger = replace(failed(1), recovery_point_arn=None)
+    actions = plan([made(1)], [stranger])
+    assert (actions["Redrive"], started(actions)) == ([], [point(1)])
+
+
 def test_a_failed_execution_of_a_backup_that_needs_nothing_is_left_alone() -> None:
     actions = plan([made(1, "done")], [failed(1)])
     assert (actions["Redrive"], actions["Start"], actions["Report"]) == ([], [], [])

@@ -129,6 +129,20 @@ def test_an_old_backup_keeps_a_day_past_its_age(world: World) -> None:
     assert point.creation_date + timedelta(days=15) > world.twin.clock.now() + timedelta(days=1)
 
 
+def test_a_backup_kept_forever_is_cut_once_its_copies_are_kept_a_hundred_years(
+    world: World,
+) -> None:
+    original = world.backup(lifecycle={})
+    known = world.copy_both(original)
+    assert [world.lifecycle(world.copy_of(original, n)) for n in (0, 1)] == [
+        {"DeleteAfterDays": 36500}
+    ] * 2
+    result = cut(world, original, known)
+    assert (result["OldLifecycle"], result["NewLifecycle"]) == ({}, {"DeleteAfterDays": 8})
+    assert result["DaysRemoved"] is None  # "forever" minus 8 days is no number of days
+    assert CutRecord.from_item(world.ledger()[original]).old_delete_after_days is None
+
+
 def test_copies_kept_at_least_as_long_as_the_original_let_the_cut_go_ahead(world: World) -> None:
     original = world.backup(
         lifecycle={"DeleteAfterDays": 35},

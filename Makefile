@@ -60,6 +60,9 @@ build: $(PY_OK) ## Regenerate infrastructure/backup_events_aws.yaml from its sou
 demo: $(PY_OK) ## Run the whole workflow on the local AWS twin and draw what happened.
 	$(BIN)/python scripts/demo.py
 
+chaos: $(PY_OK) ## 1,000 backups under every fault at once, no operator: nothing silently lost.
+	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
+
 bench: $(PY_OK) ## Reproduce the figures in the README's benchmark table.
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 

@@ -47,6 +47,9 @@ GRACE = timedelta(hours=1)
 # A backup plan's copy can wait in CREATED for hours (one job per resource at a time, and up to
 # two hours of AWS retries, docs/aws-facts.md §B.1): its own event should finish it.
 PLAN_COPY_PATIENCE = timedelta(hours=24)
+# AWS's listings can lag a job that just finished; after this a copy missing from its vault
+# is gone.
+LISTING_LAG = timedelta(minutes=15)
 # Not worth starting: it would be deleted before a copy could be made and verified.
 EXPIRES_TOO_SOON = timedelta(days=1)
 
@@ -163,6 +166,14 @@ def _decide(
         if found.recovery_point_arn is not None:
             # Deleted, expired or not completed: copying again would hide what happened.
             return Need(arn, "attention", str(found.problem))
+        if (
+            latest is not None
+            and state == "COMPLETED"
+            and now - job_created({"CreationDate": latest.get("CompletionDate")}) > LISTING_LAG
+        ):
+            # A copy was made and the vault no longer holds it: gone, not late.
+            copy = latest.get("DestinationRecoveryPointArn")
+            return Need(arn, "attention", f"the copy {copy} in {destination} no longer exists")
     return Need(arn, "start", f"no verified copy in {', '.join(missing)}")
 
 

@@ -309,3 +309,18 @@ def test_a_plan_copy_on_its_way_is_left_to_its_own_event() -> None:
     found = need(point=listed(CreatedBy=PLAN), copies={WEST: copy(WEST)}, jobs=(on_its_way,))
     assert found.action == "skip"
     assert found.reason == f"the plan's copy to {EAST} is on its way"
+
+
+def test_a_copy_made_by_a_completed_job_and_missing_from_its_vault_needs_attention() -> None:
+    # Someone deleted it (or it expired): starting an execution would only fail by name.
+    completed = {
+        "State": "COMPLETED",
+        "DestinationBackupVaultArn": EAST,
+        "DestinationRecoveryPointArn": "arn:aws:backup:us-east-1:999977775555:recovery-point:gone",
+        "CreationDate": "2026-11-20T06:00:00Z",
+        "CompletionDate": "2026-11-20T07:00:00Z",
+    }
+    found = need(copies={WEST: copy(WEST)}, jobs=(completed,))
+    assert found.action == "attention"
+    assert "recovery-point:gone" in found.reason
+    assert "no longer exists" in found.reason

@@ -1,4 +1,4 @@
-"""Static checks of statemachines/backup_events.asl.json: structure, errors, limits."""
+"""Static checks of the definitions in statemachines/: structure, errors, limits."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from statemachines.definition import (
     EXAMPLE_SUBSTITUTIONS,
     cloudformation_text,
+    definition_names,
     numeric_placeholders,
     placeholders,
     render,
@@ -28,7 +29,14 @@ LAMBDA_SERVICE_ERRORS = {
     # safe to run again, so they are retried like the service's own errors.
     "Lambda.Unknown",
     "Sandbox.Timedout",
+    # A crash of the runtime itself, and a task past its TimeoutSeconds: transient too.
+    "Runtime.ExitError",
+    "Runtime.Unknown",
+    "States.Timeout",
 }
+# Retriers that wait for a condition rather than absorb a fault: polling a copy job, and a
+# copy seen completed that AWS's listings do not show yet.
+CONDITION_RETRIERS = (["CopyJobNotFinished"], ["CopiesNotYetVisible"])
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +91,7 @@ def test_every_task_is_bounded_retried_and_caught(definition: dict[str, Any], na
     assert retried >= LAMBDA_SERVICE_ERRORS
     assert set(errors.TRANSIENT_AWS_ERRORS) <= retried
     for retrier in task["Retry"]:
-        if retrier["ErrorEquals"] != ["CopyJobNotFinished"]:
+        if retrier["ErrorEquals"] not in CONDITION_RETRIERS:
             assert retrier["JitterStrategy"] == "FULL"
             assert retrier["MaxDelaySeconds"] <= 300
     # Final errors end in a named Fail state. Errors a later attempt could fix (exhausted
@@ -98,6 +106,8 @@ def test_every_task_is_bounded_retried_and_caught(definition: dict[str, Any], na
     caught = {e for c in task["Catch"] for e in c["ErrorEquals"]}
     assert not caught & set(errors.TRANSIENT_AWS_ERRORS)
     assert not caught & {"CopyJobTimedOut", "CopyJobNotFinished", "States.Timeout"}
+    # What ends in a Fail state is exactly what the reconciliation never retries.
+    assert caught <= set(errors.FINAL_ERRORS) | {"CopiesNotYetVisible"}
 
 
 @pytest.mark.parametrize("name", [n for n in tasks_of(source(NAME)) if n.startswith("WaitFor")])
@@ -120,16 +130,22 @@ def test_every_error_name_in_the_definition_is_one_a_task_raises(
             names |= set(handler["ErrorEquals"])
         if state["Type"] == "Fail" and "{%" not in state["Error"]:
             names.add(state["Error"])
-    ours = {n for n in names if not n.startswith(("States.", "Lambda.", "Sandbox."))}
+    ours = {n for n in names if not n.startswith(("States.", "Lambda.", "Sandbox.", "Runtime."))}
     for name in ours:
         error_class = getattr(errors, name, None)
         assert isinstance(error_class, type), name
         assert issubclass(error_class, errors.TaskError), name
 
 
-def test_placeholders_are_the_deployment_values_and_all_are_filled() -> None:
-    assert placeholders(NAME) == set(EXAMPLE_SUBSTITUTIONS)
-    assert "${" not in json.dumps(render(NAME, EXAMPLE_SUBSTITUTIONS))
+@pytest.mark.parametrize("name", definition_names())
+def test_placeholders_are_the_deployment_values_and_all_are_filled(name: str) -> None:
+    assert placeholders(name) <= set(EXAMPLE_SUBSTITUTIONS)
+    assert "${" not in json.dumps(render(name, EXAMPLE_SUBSTITUTIONS))
+
+
+def test_every_example_value_fills_some_placeholder() -> None:
+    used = set().union(*(placeholders(n) for n in definition_names()))
+    assert used == set(EXAMPLE_SUBSTITUTIONS)
 
 
 def test_numeric_placeholders_become_json_numbers_as_cloudformation_substitutes_them() -> None:
@@ -173,3 +189,31 @@ def test_the_worst_allowed_polling_settings_fit_max_attempts_and_the_history_lim
     assert worst < poll["MaxAttempts"]
     events_per_poll = 3  # TaskScheduled, TaskStarted, TaskFailed
     assert 2 * poll["MaxAttempts"] * events_per_poll + 100 < 25_000
+
+
+# -- the reconciliation --------------------------------------------------------------------
+
+
+def test_the_reconciliation_starts_redrives_and_reports_one_at_a_time_and_never_doubles() -> None:
+    reconcile = source("reconcile")["States"]
+    starts = reconcile["StartExecutionsForThem"]
+    assert starts["MaxConcurrency"] == 1
+    start = starts["ItemProcessor"]["States"]["StartExecution"]
+    # A name Step Functions already holds (the same backup, the same day) is refused: skipped.
+    assert start["Resource"].endswith(":aws-sdk:sfn:startExecution")
+    assert start["Catch"][0]["ErrorEquals"] == ["Sfn.ExecutionAlreadyExistsException"]
+    assert starts["ItemProcessor"]["States"]["PauseBeforeTheNext"]["Type"] == "Wait"
+    redrive = reconcile["RedriveFailedExecutions"]["ItemProcessor"]["States"]["RedriveExecution"]
+    assert redrive["Resource"].endswith(":aws-sdk:sfn:redriveExecution")
+    assert "Sfn.ExecutionNotRedrivableException" in redrive["Catch"][0]["ErrorEquals"]
+    report = reconcile["ReportUnfinished"]["ItemProcessor"]["States"]["SendToErrorQueue"]
+    assert report["Resource"].endswith(":states:::sqs:sendMessage")
+
+
+def test_the_workflow_takes_the_reconciliations_finish_requests_down_the_on_demand_path(
+    definition: dict[str, Any],
+) -> None:
+    first = definition["States"][definition["StartAt"]]
+    [to_describe] = [c for c in first["Choices"] if c["Next"] == "DescribeOriginalBackup"]
+    assert "Backup Needs Finishing" in to_describe["Condition"]
+    assert definition["States"]["DescribeOriginalBackup"]["Next"] == "CopyToBackupRegion"

@@ -84,7 +84,7 @@ def test_foreign_or_malformed_input_fails_by_name_without_writing(world: World, 
     writes_before = len(world.twin.backup.write_calls())
     sfn = world.twin.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=world.deployed.state_machine_arn, input=json.dumps(FOREIGN_INPUTS[name])
+        stateMachineArn=world.state_machine_arn, input=json.dumps(FOREIGN_INPUTS[name])
     )["executionArn"]
     world.twin.wait_for_executions()
     described = world.twin.describe_execution(arn)
@@ -99,7 +99,7 @@ def test_foreign_or_malformed_input_fails_by_name_without_writing(world: World, 
 def test_the_cause_of_an_unexpected_event_names_what_arrived(world: World) -> None:
     sfn = world.twin.client("stepfunctions")
     arn = sfn.start_execution(
-        stateMachineArn=world.deployed.state_machine_arn,
+        stateMachineArn=world.state_machine_arn,
         input=json.dumps(load_event("backup_job_failed.json")),
     )["executionArn"]
     world.twin.wait_for_executions()

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from local.stacks import STACK_NAME as STATE_MACHINE_NAME
 from local.twin import Twin
-from local.workflow import STATE_MACHINE_NAME
 from statemachines.definition import EXAMPLE_SUBSTITUTIONS, render
 from tests.support import load_event
 

@@ -40,6 +40,7 @@ from tasks.metrics import (
     STORAGE_GB_DAYS_SAVED,
     gb_days,
     make_metrics,
+    publish,
 )
 from tasks.points import describe_point
 from tasks.retention import copies_outlive, decide_retention_cut
@@ -137,12 +138,12 @@ def cut_retention(
         removed = old - target if old is not None and old > 0 else None
         result["DaysRemoved"] = removed
         result["StorageGBDaysSaved"] = gb_days(size if isinstance(size, int) else None, removed)
-        metrics.add_metric(name=BACKUPS_CUT, unit=COUNT, value=1)
-        if removed is not None:
-            metrics.add_metric(name=RETENTION_DAYS_REMOVED, unit=COUNT, value=removed)
-            metrics.add_metric(
-                name=STORAGE_GB_DAYS_SAVED, unit=COUNT, value=result["StorageGBDaysSaved"]
-            )
+        publish(
+            metrics,
+            (BACKUPS_CUT, COUNT, 1),
+            (RETENTION_DAYS_REMOVED, COUNT, removed or 0),
+            (STORAGE_GB_DAYS_SAVED, COUNT, result["StorageGBDaysSaved"]),
+        )
     elif prior.finished:
         record = read_record(dynamodb, ledger_table, recovery_point_arn)
         if record is not None:
@@ -150,7 +151,6 @@ def cut_retention(
     return json_object(result)
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)

@@ -22,14 +22,13 @@ from tasks.copy_reader import CopyReader, original_from
 from tasks.errors import CopyJobNotFound, ResourceNotFoundException
 from tasks.inputs import COPY_JOB_ID, ROLE_ARN, VAULT_ARN
 from tasks.logs import make_logger, start_task
-from tasks.metrics import COPY_JOB_SECONDS, SECONDS, make_metrics
+from tasks.metrics import COPY_JOB_SECONDS, SECONDS, make_metrics, publish
 
 logger = make_logger()
 metrics = make_metrics()
 WEEK = 7 * 24 * 3600
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
@@ -76,5 +75,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started, finished = copy_job.get("CreationDate"), copy_job.get("CompletionDate")
     if started and finished:
         took = job_created({"CreationDate": finished}) - job_created({"CreationDate": started})
-        metrics.add_metric(name=COPY_JOB_SECONDS, unit=SECONDS, value=took.total_seconds())
+        publish(metrics, (COPY_JOB_SECONDS, SECONDS, took.total_seconds()))
     return outcome

@@ -50,6 +50,17 @@ def make_metrics() -> Metrics:
     return Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
+def publish(metrics: Metrics, *figures: tuple[str, MetricUnit, float]) -> None:
+    """Write these figures now, as one EMF record.
+
+    Flushed where they are measured rather than by a decorator on every handler, which would
+    log "No application metrics to publish" for each invocation that measured nothing.
+    """
+    for name, unit, value in figures:
+        metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.flush_metrics()
+
+
 def gb_days(size_bytes: int | None, days: int | None) -> float:
     """Storage no longer paid for: gigabytes (10^9 bytes, as AWS bills) times days."""
     if not size_bytes or not days or days < 0:

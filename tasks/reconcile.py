@@ -39,6 +39,7 @@ from tasks.metrics import (
     ORIGINALS_AWAITING_CUT,
     ORIGINALS_SURVEYED,
     make_metrics,
+    publish,
 )
 from tasks.needs import Need, Settings
 from tasks.retention import MAX_DAYS
@@ -173,7 +174,6 @@ def plan_actions(
     }
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fields = Fields(event)
@@ -215,12 +215,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     counts = actions["Counts"]
     logger.info("reconciliation", extra={"counts": counts})
-    for name, key in (
-        (ORIGINALS_SURVEYED, "Originals"),
-        (ORIGINALS_AWAITING_CUT, "AwaitingCut"),
-        (BACKUPS_TO_FINISH, "ToStart"),
-        (BACKUPS_NEEDING_ATTENTION, "NeedAttention"),
-        (EXECUTIONS_TO_REDRIVE, "ToRedrive"),
-    ):
-        metrics.add_metric(name=name, unit=COUNT, value=counts[key])
+    publish(
+        metrics,
+        *(
+            (name, COUNT, counts[key])
+            for name, key in (
+                (ORIGINALS_SURVEYED, "Originals"),
+                (ORIGINALS_AWAITING_CUT, "AwaitingCut"),
+                (BACKUPS_TO_FINISH, "ToStart"),
+                (BACKUPS_NEEDING_ATTENTION, "NeedAttention"),
+                (EXECUTIONS_TO_REDRIVE, "ToRedrive"),
+            )
+        ),
+    )
     return actions

@@ -28,7 +28,7 @@ from tasks.copy_reader import CopyReader, Original, original_of
 from tasks.errors import CopyHistoryUnknown, CopyNoLongerExists, CopyReaderUnavailable
 from tasks.inputs import ROLE_ARN, VAULT_ARN, VAULT_NAME
 from tasks.logs import make_logger, start_task, write_call
-from tasks.metrics import COPIES_STARTED, COUNT, make_metrics
+from tasks.metrics import COPIES_STARTED, COUNT, make_metrics, publish
 from tasks.points import describe_point
 from tasks.retention import RecoveryPoint
 
@@ -136,7 +136,7 @@ def ensure_copy(
         IdempotencyToken=idempotency_token(original.recovery_point_arn, destination, start.attempt),
         Lifecycle=lifecycle,
     )
-    metrics.add_metric(name=COPIES_STARTED, unit=COUNT, value=1)
+    publish(metrics, (COPIES_STARTED, COUNT, 1))
     return json_object(
         {
             "CopyJobId": started["CopyJobId"],
@@ -153,7 +153,6 @@ def ensure_copy(
     )
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)

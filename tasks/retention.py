@@ -1,7 +1,7 @@
 """The retention cut: how far an original recovery point's retention may be shortened.
 
 This is the one piece of the product that deletes customer data early on purpose, so it is kept
-pure (no boto3, no clock, no I/O) and every rule is a tested property; see DESIGN.md §5 and
+pure (no boto3, no clock, no I/O) and every rule is a tested property; see docs/design.md §5 and
 aws-facts.md §B.3-§B.5. Anything that cannot be decided with certainty is left alone.
 """
 

@@ -40,10 +40,10 @@ lint: $(PY_OK) $(JS_OK) $(CHECKOV_OK)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python scripts/lint_asl.py
+	$(BIN)/python -m scripts.lint_asl
 	$(BIN)/python -m scripts.build --check
 	$(BIN)/python -m scripts.floor_lock --check
-	$(BIN)/python scripts/lint_template.py --checkov $(CHECKOV_VENV)/bin/checkov
+	$(BIN)/python -m scripts.lint_template --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(PY_OK)
 	# The retention cut deletes data early on purpose: every branch of it must be exercised.
@@ -64,7 +64,7 @@ chaos: $(PY_OK) ## 1,000 backups under every fault at once, no operator: nothing
 	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
 
 bench: $(PY_OK) ## Reproduce the figures in the README's benchmark table.
-	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m scripts.bench $(BENCH_ARGS)
 
 lock: ## Re-resolve requirements.in into exact pins (needs network access to PyPI).
 	rm -rf /tmp/backup-events-lock && $(PYTHON) -m venv /tmp/backup-events-lock

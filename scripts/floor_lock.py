@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = derive(LOCK.read_text())
     if args.check:
         if FLOOR.read_text() != wanted:
-            print("requirements-floor.lock is stale: run `python -m scripts.floor_lock`", file=sys.stderr)
+            print(
+                "requirements-floor.lock is stale: run `python -m scripts.floor_lock`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     FLOOR.write_text(wanted)

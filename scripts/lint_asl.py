@@ -13,10 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from statemachines.definition import EXAMPLE_SUBSTITUTIONS, definition_names, render
 
-from statemachines.definition import EXAMPLE_SUBSTITUTIONS, definition_names, render  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:

@@ -43,6 +43,9 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
     time.tzset()
+    # What the commands print wraps at the terminal's width; one width for every run, with or
+    # without a terminal (pytest-xdist's workers have none).
+    monkeypatch.setenv("COLUMNS", "160")
     yield
     monkeypatch.undo()
     time.tzset()

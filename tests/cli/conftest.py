@@ -23,9 +23,8 @@ from local.accounts import (
     SECOND_RESOURCE_ACCOUNT,
 )
 from local.cloudformation import organizational_unit
-from local.stacks import Stack, deploy_stack, quick_start_parameters
+from local.stacks import Stack, deploy_everywhere, quick_start_parameters
 from local.twin import Twin
-from local.workflow import Settings, sample_vault_policy
 
 EFS = "arn:aws:elasticfilesystem:us-east-1:000022224444:file-system/fs-{:017x}"
 
@@ -139,10 +138,11 @@ VAULT = "BackupEvents-Sample"
 
 
 def deployed(twin: Twin, region: str = MAIN_REGION, **parameters: str) -> Stack:
-    """The real template as a stack in the resource account, and the backup account's vaults."""
-    for where in (MAIN_REGION, BACKUP_REGION):
-        twin.create_vault(BACKUP_ACCOUNT, where, VAULT, policy=sample_vault_policy(Settings()))
-    return deploy_stack(twin, RESOURCE_ACCOUNT, region, quick_start_parameters(**parameters))
+    """The real template in the resource account, and in the backup account where copies land."""
+    stacks = deploy_everywhere(
+        twin, quick_start_parameters(**parameters), [(RESOURCE_ACCOUNT, region)]
+    )
+    return stacks[(RESOURCE_ACCOUNT, region)]
 
 
 def closed_executions(twin: Twin, state_machine_arn: str) -> list[dict[str, Any]]:

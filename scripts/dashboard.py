@@ -180,68 +180,61 @@ def _from_logs(
     return per_day, unit
 
 
+def combine(spec: MetricSpec, unit: str, per_place: Sequence[Sequence[Sequence[float]]]) -> Series:
+    """One metric of the organization: `per_place[place][day]` holds that day's data points.
+
+    Counts add up: each place's statistic, summed. A duration's statistic is taken over every
+    place's data points together."""
+    days = range(len(per_place[0]))
+    if adds_up(spec.stat, unit):
+        by_day = [_total([statistic(spec.stat, p[day]) for p in per_place]) for day in days]
+        total = _total([statistic(spec.stat, [v for d in p for v in d]) for p in per_place])
+    else:
+        by_day = [statistic(spec.stat, [v for p in per_place for v in p[day]]) for day in days]
+        total = statistic(spec.stat, [v for p in per_place for d in p for v in d])
+    return Series(spec.name, spec.label, spec.stat, by_day, total)
+
+
 def build(
     stacks: Sequence[Stack], points: Sequence[MetricPoint], days: Sequence[date]
 ) -> Dashboard:
     """The organization's dashboard over `days`, from every workload place's own."""
     places = [s for s in stacks if "DashboardName" in s.outputs]
-    layout = _deployed_widgets(places[0])
-    widgets = [Widget(str(w["properties"].get("title", "")), str(w["type"])) for w in layout]
-    for index, shape in enumerate(layout):
-        if shape["type"] != "metric":
-            continue
-        # The same widget in every place, its dimensions naming that place's resources.
-        per_place = [metric_specs(_deployed_widgets(s)[index]) for s in places]
-        for position, spec in enumerate(per_place[0]):
-            daily: list[list[float | None]] = []  # per place, per day
-            raw_days: list[list[float]] = [[] for _ in days]
-            raw_all: list[float] = []
-            unit = "Count"
-            for stack, specs in zip(places, per_place, strict=True):
-                mine = specs[position]
-                if mine.namespace.startswith("AWS/"):
-                    values = _published(stack, mine, days)
-                else:
-                    values, unit = _from_logs(stack, mine, points, days)
-                daily.append([statistic(mine.stat, v) for v in values])
-                for day, v in enumerate(values):
-                    raw_days[day].extend(v)
-                    raw_all.extend(v)
-            if adds_up(spec.stat, unit):
-                org_days = [_total(list(day)) for day in zip(*daily, strict=True)]
-                total = (
-                    _total(org_days)
-                    if spec.stat in ("Sum", "SampleCount")
-                    else _total(
-                        [statistic(spec.stat, [x for x in d if x is not None]) for d in daily]
-                    )
-                )
-            else:
-                org_days = [statistic(spec.stat, values) for values in raw_days]
-                total = statistic(spec.stat, raw_all)
-            widgets[index].series.append(Series(spec.name, spec.label, spec.stat, org_days, total))
-        if all(v is None for s in widgets[index].series for v in s.days):
-            widgets[index].note = "no data point in these days"
-            if all(spec.namespace == "AWS/SQS" for spec in per_place[0]):
-                widgets[index].note += (
-                    ": the twin reads a queue's depth when an alarm asks and keeps no history "
-                    "of it. Messages waiting now: "
-                    + ", ".join(f"{n} in {p}" for p, n in _queue_depths(places).items())
-                )
-    for index, shape in enumerate(layout):
+    deployed = [_deployed_widgets(s) for s in places]
+    depths = _queue_depths(places)
+    widgets = []
+    for index, shape in enumerate(deployed[0]):
+        widget = Widget(str(shape["properties"].get("title", "")), str(shape["type"]))
+        widgets.append(widget)
         if shape["type"] == "alarm":
-            for stack in places:
-                names = [
-                    a.rsplit(":", 1)[-1]
-                    for a in _deployed_widgets(stack)[index]["properties"]["alarms"]
-                ]
+            for stack, theirs in zip(places, deployed, strict=True):
+                names = [a.rsplit(":", 1)[-1] for a in theirs[index]["properties"]["alarms"]]
                 described = stack.client("cloudwatch").describe_alarms(AlarmNames=names)
-                widgets[index].alarms += [
+                widget.alarms += [
                     (f"{stack.account} {stack.region}", a["AlarmName"], a["StateValue"])
                     for a in described["MetricAlarms"]
                 ]
-    places_named = [f"{s.account} {s.region}" for s in places]
-    return Dashboard(list(days), places_named, widgets, _queue_depths(places))
+            continue
+        # The same widget in every place, its dimensions naming that place's resources.
+        specs = [metric_specs(theirs[index]) for theirs in deployed]
+        for position, spec in enumerate(specs[0]):
+            unit, per_place = "Count", []
+            for stack, mine in zip(places, (s[position] for s in specs), strict=True):
+                if mine.namespace.startswith("AWS/"):
+                    per_place.append(_published(stack, mine, days))
+                else:
+                    values, unit = _from_logs(stack, mine, points, days)
+                    per_place.append(values)
+            widget.series.append(combine(spec, unit, per_place))
+        if all(v is None for series in widget.series for v in series.days):
+            widget.note = "no data point in these days"
+            if all(spec.namespace == "AWS/SQS" for spec in specs[0]):
+                widget.note += (
+                    ": the twin reads a queue's depth when an alarm asks and keeps no history "
+                    "of it. Messages waiting now: "
+                    + ", ".join(f"{n} in {place}" for place, n in depths.items())
+                )
+    return Dashboard(list(days), [f"{s.account} {s.region}" for s in places], widgets, depths)
 
 
 def _queue_depths(places: Sequence[Stack]) -> dict[str, int]:

@@ -11,7 +11,7 @@ progress.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -184,8 +184,11 @@ class Execution:
             return self.cause or ""
 
 
-def executions(twin: Twin, places: Iterable[tuple[str, str]]) -> list[Execution]:
-    """Every execution of every state machine in these accounts and Regions, oldest first."""
+def executions(
+    twin: Twin, places: Iterable[tuple[str, str]], named: Callable[[str], bool] = lambda _: True
+) -> list[Execution]:
+    """Every execution (whose name passes `named`) of every state machine in these accounts
+    and Regions, oldest first."""
     found = []
     for account, region in places:
         sfn = twin.client("stepfunctions", account, region)
@@ -194,6 +197,8 @@ def executions(twin: Twin, places: Iterable[tuple[str, str]]) -> list[Execution]
                 stateMachineArn=machine["stateMachineArn"]
             )
             for listed in (e for page in pages for e in page["executions"]):
+                if not named(listed["name"]):
+                    continue
                 arn = listed["executionArn"]
                 described = sfn.describe_execution(executionArn=arn)
                 history = twin.history(arn)
@@ -229,6 +234,7 @@ text-align:left;vertical-align:top;font-size:13px} th{background:#f2f3f3}
 .execution{display:flex;gap:28px;align-items:flex-start;flex-wrap:wrap;margin:8px 0 28px}
 .meta{color:#545b64;margin:2px 0} .error{color:#d13212;font-weight:bold}
 .SUCCEEDED{color:#1d8102;font-weight:bold} .FAILED{color:#d13212;font-weight:bold}
+pre{font-size:12px;background:#fafafa;padding:8px}
 ol.story>li{margin:8px 0} ol.story ul{margin:2px 0;color:#37475a;font-size:14px}
 code{background:#f2f3f3;padding:0 3px}
 """
@@ -260,7 +266,9 @@ def _steps_table(execution: Execution) -> str:
     )
 
 
-def _section(execution: Execution, definition: Mapping[str, Any], note: str = "") -> str:
+def _section(
+    execution: Execution, definition: Mapping[str, Any], note: str = "", label: str = ""
+) -> str:
     error = (
         f'<p class="error">{escape(execution.error or "")}: {escape(execution.cause_text)}</p>'
         if execution.error
@@ -270,7 +278,8 @@ def _section(execution: Execution, definition: Mapping[str, Any], note: str = ""
     return (
         f'<section class="execution-section" id="{escape(execution.name)}" '
         f'data-execution="{escape(execution.arn)}">'
-        f"<h3>{escape(execution.place)} · {escape(execution.resource or execution.state_machine)}"
+        f"<h3>{escape(execution.place)} · "
+        f"{escape(execution.resource or label or execution.state_machine)}"
         f' · <span class="{execution.status}">{execution.status}</span></h3>'
         f'<p class="meta">Execution <code>{escape(execution.name)}</code> of '
         f"<code>{escape(execution.state_machine)}</code>, started by "
@@ -310,9 +319,13 @@ def write_report(
     story: Sequence[tuple[str, Sequence[str]]],
     runs: Sequence[Execution],
     definitions: Mapping[str, Mapping[str, Any]],
+    labels: Mapping[str, str],
     extra: str = "",
 ) -> None:
-    """One self-contained HTML page: the story, then each execution on its graph."""
+    """One self-contained HTML page: the story, then each execution on its graph.
+
+    `labels` names the backups by their recovery point, for inputs that do not name the
+    resource (a "Backup Needs Finishing" event names only the recovery point)."""
     workflow = [e for e in runs if not e.is_reconciliation]
     reconciliations = [e for e in runs if e.is_reconciliation]
     parts = [
@@ -333,7 +346,7 @@ def write_report(
             (
                 (
                     e.place,
-                    e.resource,
+                    e.resource or labels.get(e.recovery_point, ""),
                     e.name,
                     e.started_by,
                     f"{e.started:%m-%d %H:%M}",
@@ -342,7 +355,10 @@ def write_report(
                 for e in workflow
             ),
         ),
-        *(_section(e, definitions["backup_events"]) for e in workflow),
+        *(
+            _section(e, definitions["backup_events"], label=labels.get(e.recovery_point, ""))
+            for e in workflow
+        ),
         "<h2>Scheduled reconciliations</h2>",
         table(
             ("account and Region", "execution", "started", "status", "found"),

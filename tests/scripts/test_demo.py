@@ -157,7 +157,9 @@ def test_the_lost_event_is_healed_by_the_scheduled_reconciliation(ran: Ran) -> N
     [starter] = [
         e
         for e in ran.result.runs
-        if e.is_reconciliation and e.place == healed.place and e.output["Counts"]["Started"]
+        if e.is_reconciliation
+        and e.place == healed.place
+        and (e.output or {}).get("Counts", {}).get("Started")
     ]
     assert starter.started == healed.started == ran.result.started + timedelta(days=1)
     assert starter.input["detail-type"] == "Scheduled Event"

@@ -193,9 +193,19 @@ def authorize(
 
 
 def install() -> None:
-    """sts:AssumeRole is authorized before moto issues credentials."""
+    """sts:AssumeRole is authorized before moto issues credentials; inline policies are JSON."""
     from moto.core.exceptions import AccessDeniedError
+    from moto.iam.models import Role
     from moto.sts.responses import TokenResponse
+
+    if not getattr(Role.put_policy, "_twin", False):
+        # moto's CloudFormation keeps a role's inline policy as the template's mapping, and
+        # GetRolePolicy then answers with its Python repr; IAM answers with the JSON document.
+        def put_policy(self: Role, policy_name: str, policy_json: Any) -> None:
+            self.policies[policy_name] = _document(policy_json)
+
+        put_policy._twin = True  # type: ignore[attr-defined]
+        Role.put_policy = put_policy  # type: ignore[method-assign]
 
     if getattr(TokenResponse.assume_role, "_twin", False):
         return

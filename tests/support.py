@@ -19,6 +19,44 @@ BACKUP_REGION = "us-west-2"
 VAULT_NAME = "BackupEvents-Sample"
 
 
+@dataclass(frozen=True)
+class StackSettings:
+    """A deployment's parameters, typed, as tests read them (defaults as the template's)."""
+
+    parameters: dict[str, str]
+
+    def _int(self, name: str, default: int) -> int:
+        return int(self.parameters.get(name, default))
+
+    @property
+    def vault_name(self) -> str:
+        return self.parameters.get("VaultName", VAULT_NAME)
+
+    @property
+    def backup_account(self) -> str:
+        return self.parameters["BackupAccountId"]
+
+    @property
+    def backup_region(self) -> str:
+        return self.parameters["BackupRegion"]
+
+    @property
+    def alternate_region(self) -> str:
+        return self.parameters["BackupRegionAlternate"]
+
+    @property
+    def new_delete_after_days(self) -> int:
+        return self._int("NewDeleteAfterDays", 7)
+
+    @property
+    def poll_max_interval_seconds(self) -> int:
+        return self._int("PollMaxIntervalSeconds", 14400)
+
+    @property
+    def copy_wait_limit_hours(self) -> int:
+        return self._int("CopyWaitLimitHours", 72)
+
+
 @cache
 def _read_event(name: str) -> str:
     return (EVENTS_DIR / name).read_text()

@@ -21,6 +21,7 @@ from local.backup import Job, RecoveryPoint
 from local.stacks import Stack, deploy_everywhere, quick_start_parameters
 from local.stepfunctions import count_state_transitions
 from local.twin import Twin
+from tests.support import StackSettings
 
 EFS = "arn:aws:elasticfilesystem:{region}:{account}:file-system/fs-0a1b2c3d4e5f67890"
 
@@ -48,44 +49,10 @@ class Execution:
         ]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The deployment's parameters, typed, as the scenarios read them."""
-
-    parameters: dict[str, str]
-
-    def _int(self, name: str, default: int) -> int:
-        return int(self.parameters.get(name, default))
-
-    @property
-    def vault_name(self) -> str:
-        return self.parameters.get("VaultName", "BackupEvents-Sample")
-
-    @property
-    def backup_region(self) -> str:
-        return self.parameters["BackupRegion"]
-
-    @property
-    def alternate_region(self) -> str:
-        return self.parameters["BackupRegionAlternate"]
-
-    @property
-    def poll_max_interval_seconds(self) -> int:
-        return self._int("PollMaxIntervalSeconds", 14400)
-
-    @property
-    def copy_wait_limit_hours(self) -> int:
-        return self._int("CopyWaitLimitHours", 72)
-
-    @property
-    def new_delete_after_days(self) -> int:
-        return self._int("NewDeleteAfterDays", 7)
-
-
 @dataclass
 class World:
     twin: Twin
-    settings: Settings
+    settings: StackSettings
     stacks: dict[tuple[str, str], Stack]
     account: str = RESOURCE_ACCOUNT
     region: str = MAIN_REGION
@@ -236,7 +203,7 @@ def make_world(
     parameters = quick_start_parameters(**{"ReconcileEveryHours": "0", **overrides})
     stacks = deploy_everywhere(twin, parameters, [(account, region)])
     twin.backup.copy_duration = timedelta(hours=1)
-    return World(twin, Settings(parameters), stacks, account, region)
+    return World(twin, StackSettings(parameters), stacks, account, region)
 
 
 @pytest.fixture

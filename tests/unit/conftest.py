@@ -32,19 +32,12 @@ from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
     MAIN_REGION,
-    ORGANIZATION_ID,
     RESOURCE_ACCOUNT,
     acting_as,
 )
 from local.backup import CopyAction, Job, PlanInfo
+from local.stacks import Stack, deploy_everywhere, quick_start_parameters
 from local.twin import Twin
-from local.workflow import (
-    COPY_ROLE_NAME,
-    LEDGER_TABLE,
-    Settings,
-    copy_reader_role_arn,
-    create_vaults,
-)
 from tasks import (
     cut_retention,
     describe_copy_job,
@@ -54,15 +47,23 @@ from tasks import (
     verify_copies,
 )
 from tasks.logs import SERVICE
-from tests.support import FakeLambdaContext
+from tests.support import FakeLambdaContext, StackSettings
 
 EFS = f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0a1b2c3d4e5f67890"
 EBS = f"arn:aws:ec2:{MAIN_REGION}:{RESOURCE_ACCOUNT}:volume/vol-0123456789abcdef0"
 AURORA = f"arn:aws:rds:{MAIN_REGION}:{RESOURCE_ACCOUNT}:cluster:orders"
 DYNAMODB = f"arn:aws:dynamodb:{MAIN_REGION}:{RESOURCE_ACCOUNT}:table/Orders"
-ROLE_ARN = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/{COPY_ROLE_NAME}"
-# The task functions' execution role: under /backup-events/, which the reader role trusts.
-TASK_ROLE = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/BackupEvents-Tasks"
+ROLE_ARN = f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/service-role/AWSBackupDefaultServiceRole"
+# Each handler runs as its function's own role from the deployed template, so the twin holds
+# every call to that role's least-privilege policy.
+TASK_ROLES = {
+    "DescribeRecoveryPoint": "DescribeRecoveryPointRole",
+    "StartCopyJob": "StartCopyJobRole",
+    "DescribeCopyJob": "DescribeCopyJobRole",
+    "VerifyCopies": "VerifyCopiesRole",
+    "CutRetention": "CutRetentionRole",
+    "FindUnfinishedBackups": "FindUnfinishedBackupsRole",
+}
 EXECUTION = "3f6c2d0e-7a41-4b8e-9d5f-1c2b3a4d5e6f"
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -81,7 +82,9 @@ __all__ = ["DAY", "HOUR", "CopyAction", "PlanInfo", "World"]
 @dataclass
 class World:
     twin: Twin
-    settings: Settings
+    settings: StackSettings
+    stack: Stack  # the resource account's, in MAIN_REGION
+    stacks: dict[str, Stack] = field(default_factory=dict)  # the resource account's, by Region
     # The event each backup was made with, so its DescribeOriginal output can be built.
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     originals: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -97,7 +100,19 @@ class World:
     @property
     def reader_role_arn(self) -> str:
         """The backup account's read-only role for this Region (the template's substitution)."""
-        return copy_reader_role_arn(self.settings, MAIN_REGION)
+        return self.stack.outputs["CopyReaderRoleArn"]
+
+    @property
+    def ledger_table(self) -> str:
+        return self.stack.outputs["CutLedgerTable"]
+
+    @property
+    def workflow_arn(self) -> str:
+        return self.stack.outputs["StateMachineArn"]
+
+    def role_of(self, task: str, region: str = MAIN_REGION) -> str:
+        name = self.stacks.get(region, self.stack).physical_id(TASK_ROLES[task])
+        return f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/{name}"
 
     # -- making backups ---------------------------------------------------------------------
     def backup_event(
@@ -164,18 +179,32 @@ class World:
         backup, vault = self._owner(recovery_point_arn)
         backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=recovery_point_arn)
 
-    def narrow_reader(self, *actions: str) -> None:
-        """Someone narrows the backup account's reader roles to these AWS Backup actions."""
+    @contextmanager
+    def narrow_reader(self, *actions: str) -> Iterator[None]:
+        """Within the block, someone has narrowed the backup account's reader roles to these
+        AWS Backup actions; the template's policy is back afterwards."""
         iam = self.twin.client("iam", self.settings.backup_account, MAIN_REGION)
-        statement = [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
-        for region in sorted(
-            {self.settings.backup_region, self.settings.alternate_region, BACKUP_REGION}
-        ):
-            iam.put_role_policy(
-                RoleName=f"BackupEventsCopyReader-{region}",
-                PolicyName="ReadCopiesOnly",
-                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statement}),
+        roles = [
+            f"BackupEventsCopyReader-{region}"
+            for region in sorted(
+                {self.settings.backup_region, self.settings.alternate_region, BACKUP_REGION}
             )
+        ]
+        deployed = {
+            role: iam.get_role_policy(RoleName=role, PolicyName="ReadCopiesOnly")["PolicyDocument"]
+            for role in roles
+        }
+        statement = [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]
+        narrowed = json.dumps({"Version": "2012-10-17", "Statement": statement})
+        for role in roles:
+            iam.put_role_policy(RoleName=role, PolicyName="ReadCopiesOnly", PolicyDocument=narrowed)
+        try:
+            yield
+        finally:
+            for role, document in deployed.items():
+                iam.put_role_policy(
+                    RoleName=role, PolicyName="ReadCopiesOnly", PolicyDocument=json.dumps(document)
+                )
 
     def forget_copy_jobs(self, recovery_point_arn: str) -> None:
         """AWS keeps job history for a limited time (aws-facts.md §B.2); the twin keeps it
@@ -190,7 +219,7 @@ class World:
     def ledger(self) -> dict[str, dict[str, Any]]:
         """The cut ledger of the resource account in this Region, by recovery point."""
         items = self.twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION).scan(
-            TableName=LEDGER_TABLE, ConsistentRead=True
+            TableName=self.ledger_table, ConsistentRead=True
         )["Items"]
         return {item["RecoveryPointArn"]["S"]: item for item in items}
 
@@ -291,7 +320,7 @@ class World:
             "Destinations": self.destinations,
             "KnownCopies": known or [],
             "CopyReaderRoleArn": self.reader_role_arn,
-            "LedgerTableName": LEDGER_TABLE,
+            "LedgerTableName": self.ledger_table,
             "NewDeleteAfterDays": self.settings.new_delete_after_days,
             "Now": self.twin.clock.iso_now(),
             **changes,
@@ -299,8 +328,12 @@ class World:
 
     # -- running tasks --------------------------------------------------------------------
     def run(self, task: str, payload: Any) -> Any:
-        """Call the task's handler as its Lambda function in the resource account would be."""
-        with acting_as(RESOURCE_ACCOUNT, TASK_ROLE):
+        """Call the task's handler as its Lambda function in the resource account would be:
+        the function of the Region the input names."""
+        region = payload.get("Region", MAIN_REGION) if isinstance(payload, dict) else MAIN_REGION
+        if region not in self.stacks:
+            region = MAIN_REGION  # a malformed Region: the test is about the task's answer
+        with acting_as(RESOURCE_ACCOUNT, self.role_of(task, region)):
             return HANDLERS[task].handler(payload, FakeLambdaContext())
 
     def copy_one(self, recovery_point_arn: str, destination: int) -> dict[str, Any]:
@@ -328,53 +361,25 @@ class World:
         return arn
 
 
-def trust_copy_readers(twin: Twin, settings: Settings) -> None:
-    """Give the backup account's read-only roles the template's trust and permissions."""
-    iam = twin.client("iam", settings.backup_account, MAIN_REGION)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": "sts:AssumeRole",
-                "Condition": {
-                    "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
-                    "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/backup-events/*"},
-                },
-            }
-        ],
-    }
-    read_only = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "backup:ListRecoveryPointsByBackupVault",
-                "Resource": (
-                    f"arn:aws:backup:*:{settings.backup_account}:backup-vault:{settings.vault_name}"
-                ),
-            },
-            {"Effect": "Allow", "Action": "backup:DescribeRecoveryPoint", "Resource": "*"},
-        ],
-    }
-    for region in sorted({settings.backup_region, settings.alternate_region, BACKUP_REGION}):
-        name = f"BackupEventsCopyReader-{region}"
-        iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
-        iam.put_role_policy(
-            RoleName=name, PolicyName="ReadCopiesOnly", PolicyDocument=json.dumps(read_only)
-        )
-
-
 def _world() -> Iterator[World]:
     with Twin() as twin:
         # A warm Lambda keeps the reader role's credentials; a new twin is a new account
         # history, so it starts cold.
         tasks.aws._assumed.clear()
-        settings = Settings()
-        create_vaults(twin, settings)
-        trust_copy_readers(twin, settings)
-        yield World(twin, settings)
+        parameters = quick_start_parameters(ReconcileEveryHours="0")
+        regions = (MAIN_REGION, BACKUP_REGION)
+        deployed = deploy_everywhere(
+            twin, parameters, [(RESOURCE_ACCOUNT, region) for region in regions]
+        )
+        stacks = {region: deployed[(RESOURCE_ACCOUNT, region)] for region in regions}
+        # These tests call each handler themselves; the deployed rules would also start the
+        # state machine on every backup and copy the twin completes, and its tasks would act
+        # behind the test's back.
+        for region, stack in stacks.items():
+            events = twin.client("events", RESOURCE_ACCOUNT, region)
+            for rule in ("BackupCompletedRule", "PlanCopyCompletedRule"):
+                events.disable_rule(Name=stack.physical_id(rule).rsplit("/", 1)[-1])
+        yield World(twin, StackSettings(parameters), stacks[MAIN_REGION], stacks)
         tasks.aws._assumed.clear()
 
 

@@ -27,7 +27,7 @@ from tasks.copy_reader import (
 )
 from tasks.errors import CopyReaderUnavailable, InvalidInput
 from tasks.inputs import Fields
-from tests.unit.conftest import TASK_ROLE, World, trust_copy_readers
+from tests.unit.conftest import World
 
 
 @dataclass(frozen=True)
@@ -64,14 +64,19 @@ def held(shared_world: World) -> Held:
 @pytest.fixture
 def as_task(held: Held) -> Iterator[None]:
     """Run as the task functions do, and check that reading wrote nothing."""
-    with acting_as(RESOURCE_ACCOUNT, TASK_ROLE), held.world.nothing_written():
+    with (
+        acting_as(RESOURCE_ACCOUNT, held.world.role_of("VerifyCopies")),
+        held.world.nothing_written(),
+    ):
         yield
 
 
 def original(held: Held, arn: str) -> Original:
-    described = backup_client(MAIN_REGION).describe_recovery_point(
-        BackupVaultName=held.world.settings.vault_name, RecoveryPointArn=arn
-    )
+    """The original as the workflow's DescribeRecoveryPoint task hands it to the others."""
+    with acting_as(RESOURCE_ACCOUNT, held.world.role_of("DescribeRecoveryPoint")):
+        described = backup_client(MAIN_REGION).describe_recovery_point(
+            BackupVaultName=held.world.settings.vault_name, RecoveryPointArn=arn
+        )
     return original_of(described)
 
 
@@ -151,14 +156,11 @@ def test_a_backup_never_copied_has_no_copies(held: Held) -> None:
 
 @pytest.mark.usefixtures("as_task")
 def test_a_copy_the_reader_may_not_describe_is_named_by_the_reader(held: Held) -> None:
-    held.world.narrow_reader("backup:ListRecoveryPointsByBackupVault")
-    try:
-        with pytest.raises(CopyReaderUnavailable, match="may not read"):
-            CopyReader(held.world.reader_role_arn).describe(
-                held.world.destinations[0], held.copies[0]
-            )
-    finally:
-        trust_copy_readers(held.world.twin, held.world.settings)
+    with (
+        held.world.narrow_reader("backup:ListRecoveryPointsByBackupVault"),
+        pytest.raises(CopyReaderUnavailable, match="may not read"),
+    ):
+        CopyReader(held.world.reader_role_arn).describe(held.world.destinations[0], held.copies[0])
 
 
 # --- Inputs ----------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
 from local.twin import Twin
-from local.workflow import LEDGER_TABLE, create_ledger
 from tasks.errors import ResourceNotFoundException
 from tasks.ledger import (
     CutRecord,
@@ -181,13 +180,21 @@ def test_a_malformed_item_is_an_error_never_a_guess(change: dict[str, Any], mess
 
 # --- read_record and write_record against DynamoDB ----------------------------------------
 
+LEDGER_TABLE = "ledger"
+
 
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
     """The resource account's ledger table in the twin (its own, shared by this module)."""
     with Twin() as twin:
-        create_ledger(twin, RESOURCE_ACCOUNT, MAIN_REGION)
-        yield twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION)
+        dynamodb = twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION)
+        dynamodb.create_table(
+            TableName=LEDGER_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "RecoveryPointArn", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "RecoveryPointArn", "KeyType": "HASH"}],
+        )
+        yield dynamodb
 
 
 def test_a_written_record_is_read_back(dynamodb: Any) -> None:

@@ -209,26 +209,24 @@ def test_a_plans_copy_already_in_the_destination_is_reused(world: World) -> None
     assert world.run("StartCopyJob", world.copy_input(original, 1))["Started"] is True
 
 
-def deny_reading_copies(world: World) -> None:
-    """The reader role may no longer list the backup account's vault."""
-    world.narrow_reader("backup:DescribeRecoveryPoint")
-
-
 def test_an_old_backup_whose_copies_cannot_be_read_is_not_copied_blindly(world: World) -> None:
     # Past AWS's 30 days of job history (aws-facts.md §B.2) a missing job proves nothing: a
     # copy may exist, and a second one would be paid for twice.
     original = world.backup()
     world.twin.clock.advance(31 * DAY)
-    deny_reading_copies(world)
-    with world.nothing_written(), pytest.raises(CopyHistoryUnknown, match="older than AWS"):
+    with (
+        world.narrow_reader("backup:DescribeRecoveryPoint"),  # may no longer list the vault
+        world.nothing_written(),
+        pytest.raises(CopyHistoryUnknown, match="older than AWS"),
+    ):
         world.run("StartCopyJob", world.copy_input(original))
 
 
 def test_a_young_backup_is_copied_even_when_its_copies_cannot_be_read(world: World) -> None:
     # Its job history is complete, and copying does not depend on the reader; the cut does.
     original = world.backup()
-    deny_reading_copies(world)
-    assert world.run("StartCopyJob", world.copy_input(original))["Started"] is True
+    with world.narrow_reader("backup:DescribeRecoveryPoint"):
+        assert world.run("StartCopyJob", world.copy_input(original))["Started"] is True
 
 
 def test_a_young_backup_is_copied_when_the_reader_role_cannot_be_assumed(world: World) -> None:

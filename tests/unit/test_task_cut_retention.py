@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
-from local.workflow import LEDGER_TABLE
 from tasks.errors import (
     CopiesExpireTooSoon,
     CopiesNotVerified,
@@ -56,7 +55,7 @@ def cut(world: World, original: str, known: list[dict[str, Any]] | None = None, 
 def put_record(world: World, record: CutRecord) -> None:
     """What an earlier run left in the ledger."""
     world.twin.client("dynamodb", RESOURCE_ACCOUNT, MAIN_REGION).put_item(
-        TableName=LEDGER_TABLE, Item=record.to_item()
+        TableName=world.ledger_table, Item=record.to_item()
     )
 
 
@@ -301,8 +300,11 @@ def test_copies_that_cannot_be_read_stop_the_cut(world: World) -> None:
     original = world.backup()
     world.copy_both(original)
     world.forget_copy_jobs(original)
-    world.narrow_reader("backup:DescribeRecoveryPoint")  # may no longer list the vault
-    with world.nothing_written(), pytest.raises(CopyReaderUnavailable):
+    with (
+        world.narrow_reader("backup:DescribeRecoveryPoint"),  # may no longer list the vault
+        world.nothing_written(),
+        pytest.raises(CopyReaderUnavailable),
+    ):
         cut(world, original, [])
 
 

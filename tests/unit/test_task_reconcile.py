@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
-from local.workflow import LEDGER_TABLE
 from tests.unit.conftest import EFS, HOUR, World
 
 KMS = "Copy job failed. The KMS key is disabled."
@@ -30,7 +29,6 @@ def resource(name: str) -> str:
 @dataclass
 class Vault:
     world: World
-    workflow: str
     backups: dict[str, str]
     failed_execution: str
     actions: dict[str, Any]
@@ -41,7 +39,7 @@ class Vault:
             "Execution": "reconcile-1",
             "Account": RESOURCE_ACCOUNT,
             "Region": MAIN_REGION,
-            "WorkflowArn": self.workflow,
+            "WorkflowArn": self.world.workflow_arn,
             "VaultName": settings.vault_name,
             "BackupAccountId": settings.backup_account,
             "BackupRegion": settings.backup_region,
@@ -50,7 +48,7 @@ class Vault:
             "CopyScheduledBackups": False,
             "EnableUpdateLifecycle": True,
             "CopyReaderRoleArn": self.world.reader_role_arn,
-            "LedgerTableName": LEDGER_TABLE,
+            "LedgerTableName": self.world.ledger_table,
             "HorizonDays": 14,
             "MaxStarts": 10,
             "MaxRedrives": 3,
@@ -60,31 +58,9 @@ class Vault:
         }
 
 
-def failing_workflow(world: World) -> str:
-    """A state machine standing in for the workflow, whose executions fail on throttling."""
-    definition = {
-        "StartAt": "CopyToBackupRegion",
-        "States": {
-            "CopyToBackupRegion": {
-                "Type": "Fail",
-                "Error": "ThrottlingException",
-                "Cause": "Rate exceeded",
-            }
-        },
-    }
-    sfn = world.twin.client("stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION)
-    arn: str = sfn.create_state_machine(
-        name="BackupEvents",
-        definition=json.dumps(definition),
-        roleArn=f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/StateMachine",
-    )["stateMachineArn"]
-    return arn
-
-
 @pytest.fixture(scope="module")
 def vault(shared_world: World) -> Vault:
     world = shared_world
-    workflow = failing_workflow(world)
     backups: dict[str, str] = {}
 
     backups["lost"] = world.backup(resource=resource("lost"))
@@ -100,12 +76,19 @@ def vault(shared_world: World) -> Vault:
     world.run("StartCopyJob", world.copy_input(backups["kms"]))
     world.twin.clock.advance(HOUR)
 
+    # The deployed workflow, started on this backup while AWS Backup throttles every
+    # description, fails at its first task once the state machine's retries run out.
     backups["throttled"] = world.backup(resource=resource("throttled"))
+    world.twin.backup.throttle(
+        1.0, codes=["ThrottlingException"], operations=["describe_recovery_point"]
+    )
     sfn = world.twin.client("stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION)
     failed = sfn.start_execution(
-        stateMachineArn=workflow, input=json.dumps(world.events[backups["throttled"]])
+        stateMachineArn=world.workflow_arn, input=json.dumps(world.events[backups["throttled"]])
     )["executionArn"]
     world.twin.wait_for_executions()
+    world.twin.backup.faults.clear()
+    assert sfn.describe_execution(executionArn=failed)["status"] == "FAILED"
 
     job = world.twin.backup.start_backup(
         RESOURCE_ACCOUNT, MAIN_REGION, world.settings.vault_name, resource("fresh")
@@ -113,7 +96,7 @@ def vault(shared_world: World) -> Vault:
     world.twin.clock.advance(timedelta(minutes=15).total_seconds())
     backups["fresh"] = world.twin.backup.jobs[job].recovery_point_arn or ""
 
-    found = Vault(world, workflow, backups, failed, {})
+    found = Vault(world, backups, failed, {})
     with world.nothing_written():
         found.actions = world.run("FindUnfinishedBackups", found.payload())
     return found

@@ -151,6 +151,9 @@ def test_copies_that_cannot_be_read_stop_verification_by_name(world: World) -> N
     original = world.backup()
     world.copy_both(original)
     world.forget_copy_jobs(original)
-    world.narrow_reader("backup:DescribeRecoveryPoint")  # may no longer list the vault
-    with world.nothing_written(), pytest.raises(CopyReaderUnavailable, match="may not list"):
+    with (
+        world.narrow_reader("backup:DescribeRecoveryPoint"),  # may no longer list the vault
+        world.nothing_written(),
+        pytest.raises(CopyReaderUnavailable, match="may not list"),
+    ):
         world.run("VerifyCopies", world.verify_input(original, []))

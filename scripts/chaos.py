@@ -328,7 +328,7 @@ def run(
             twin.clock.call_at(when, lambda b=backup: meddle(b))
         _let_time_pass(twin, begin + days * DAY, progress)
         twin.router.calm()
-        twin.run_until_quiet(limit=timedelta(days=2), timeout=900)
+        twin.run_until_quiet(limit=timedelta(days=2), timeout=3600)
         result = _judge(twin, plan, watch, parameters)
     result.wall_seconds = time.perf_counter() - started
     result.peak_memory_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -344,7 +344,7 @@ def _let_time_pass(twin: Twin, end: datetime, progress: Callable[[str], None]) -
     """
     day = -1
     while (now := twin.clock.now()) < end:
-        twin.run_until_quiet(limit=end - now, timeout=900)
+        twin.run_until_quiet(limit=min(end - now, timedelta(hours=6)), timeout=3600)
         twin.clock.advance(min(3600.0, (end - twin.clock.now()).total_seconds()))
         elapsed = twin.clock.now().toordinal()
         if elapsed != day:

@@ -443,6 +443,7 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
         backup.recovery_point_arn = twin.client(
             "backup", backup.account, backup.region
         ).describe_backup_job(BackupJobId=backup.job_id)["RecoveryPointArn"]
+    story.step("Each copy takes an hour. The executions their events started:")
     console.print(executions_table(executions(twin, places)))
 
     story.step("The operator's morning check, over the whole organization:")

@@ -7,6 +7,7 @@ which is what the console's "Upload a template file" does for a user.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -15,13 +16,15 @@ from typing import Any
 
 import pytest
 
-from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, ORGANIZATION_ID
+from local.accounts import BACKUP_ACCOUNT
 from local.stacks import (
     CAPABILITIES,
     STACK_NAME,
     TEMPLATE,
     Stack,
+    deploy_everywhere,
     describe_stack,
+    quick_start_parameters,
     template_text,
     template_url,
 )
@@ -30,14 +33,6 @@ from local.twin import Twin
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = TEMPLATE
 VAULT_NAME = "BackupEvents-Sample"
-
-# The quick start's values (original-readme.md, Quick Start step 4); every stack gets the same.
-QUICK_START: dict[str, str] = {
-    "OrganizationId": ORGANIZATION_ID,
-    "BackupAccountId": BACKUP_ACCOUNT,
-    "BackupRegion": BACKUP_REGION,
-    "BackupRegionAlternate": MAIN_REGION,
-}
 
 # The task functions, by logical id, and the tasks/ module each one's inline code bundles.
 TASK_FUNCTIONS: dict[str, str] = {
@@ -75,18 +70,27 @@ def resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
 
 
 def parameter_list(overrides: dict[str, str]) -> list[dict[str, str]]:
-    values = {**QUICK_START, **overrides}
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+    return [
+        {"ParameterKey": k, "ParameterValue": v}
+        for k, v in quick_start_parameters(**overrides).items()
+    ]
 
 
 def create_stack(
-    twin: Twin, account: str, region: str, name: str = STACK_NAME, **overrides: str
+    twin: Twin,
+    account: str,
+    region: str,
+    name: str = STACK_NAME,
+    *,
+    body: str | None = None,
+    **overrides: str,
 ) -> Any:
-    """CreateStack as a user would call it; returns the response, raises what AWS would."""
+    """CreateStack as a user would call it (the template, or `body`, from S3); returns the
+    response, raises what AWS would."""
     cfn = twin.client("cloudformation", account, region)
     return cfn.create_stack(
         StackName=name,
-        TemplateURL=template_url(twin, account, region),
+        TemplateURL=template_url(twin, account, region, body),
         Parameters=parameter_list(overrides),
         Capabilities=CAPABILITIES,
     )
@@ -102,12 +106,73 @@ def deploy(
     return stack
 
 
-def deploy_quick_start(twin: Twin, resource_account: str, **overrides: str) -> Stack:
-    """Quick start steps 4-9: backup account in its main and backup regions, then the resource
-    account in the main region, all with the same parameters. Returns the resource stack."""
-    deploy(twin, BACKUP_ACCOUNT, MAIN_REGION, **overrides)
-    deploy(twin, BACKUP_ACCOUNT, BACKUP_REGION, **overrides)
-    return deploy(twin, resource_account, MAIN_REGION, **overrides)
+def deploy_quick_start(twin: Twin, resource_account: str, region: str, **overrides: str) -> Stack:
+    """Quick start steps 4-9 for one resource account and Region: the backup account in every
+    Region a copy lands in, then the resource account, all with the same parameters. Returns
+    the resource account's stack."""
+    places = [(resource_account, region)]
+    stacks = deploy_everywhere(twin, quick_start_parameters(**overrides), places)
+    assert {s.status for s in stacks.values()} == {"CREATE_COMPLETE"}
+    assert (BACKUP_ACCOUNT, region) in stacks
+    return stacks[(resource_account, region)]
+
+
+def drain_error_queue(stack: Stack) -> list[dict[str, Any]]:
+    """Every message in the stack's error queue (the events EventBridge put there), removed."""
+    sqs = stack.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        received = sqs.receive_message(
+            QueueUrl=stack.outputs["ErrorQueueUrl"], MaxNumberOfMessages=10
+        ).get("Messages", [])
+        if not received:
+            return bodies
+        bodies.extend(json.loads(m["Body"]) for m in received)
+        sqs.delete_message_batch(
+            QueueUrl=stack.outputs["ErrorQueueUrl"],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)
+            ],
+        )
+
+
+def executions_of(
+    twin: Twin, state_machine_arn: str, original: str | None = None
+) -> list[dict[str, Any]]:
+    """DescribeExecution of each execution of one state machine (those whose input names the
+    recovery point `original`, if given), in the order they started."""
+    described = [twin.describe_execution(arn) for arn in twin.execution_arns()]
+    return [
+        d
+        for d in described
+        if d["stateMachineArn"] == state_machine_arn and (original or "") in d["input"]
+    ]
+
+
+def copies_of(twin: Twin, resource: str, region: str) -> list[dict[str, Any]]:
+    """The backup account's recovery points of one protected resource in one Region."""
+    backup = twin.client("backup", BACKUP_ACCOUNT, region)
+    points: list[dict[str, Any]] = backup.list_recovery_points_by_backup_vault(
+        BackupVaultName=VAULT_NAME, ByResourceArn=resource
+    )["RecoveryPoints"]
+    return points
+
+
+# -- running the module's tests -----------------------------------------------------------------
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With -n, hand out this directory's tests a module at a time.
+
+    Most modules here share one twin per module (a deployment and a run take seconds); split
+    over workers, each worker would build it again.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    if config.getoption("dist") != "load":
+        return None
+    return LoadScopeScheduling(config, log)
 
 
 @pytest.fixture

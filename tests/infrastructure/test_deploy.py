@@ -24,6 +24,7 @@ from local.accounts import (
     SECOND_RESOURCE_ACCOUNT,
 )
 from local.cloudformation import powertools_layer_arn
+from local.policy import decide
 from statemachines.definition import NUMERIC_FIELDS, substitute_text
 from tests.infrastructure.conftest import (
     TASK_FUNCTIONS,
@@ -34,25 +35,42 @@ from tests.infrastructure.conftest import (
     template,
 )
 
-BACKUP_ACCOUNT_RESOURCES = {"CopiesVault"}
+FOURTH_REGION = "eu-west-1"
+BACKUP_ACCOUNT_RESOURCES = {"CopiesVault", "CopyReaderRole"}
 RESOURCE_ACCOUNT_RESOURCES = {
     "OriginalsVault",
     "TaskLogGroup",
     *(name.removesuffix("Function") + "Role" for name in TASK_FUNCTIONS),
     *TASK_FUNCTIONS,
+    "CutLedger",
     "StateMachineLogGroup",
     "StateMachineRole",
     "StateMachine",
     "EventsRole",
     "BackupCompletedRule",
     "PlanCopyCompletedRule",
+    "ReconcileLogGroup",
+    "ReconcileRole",
+    "ReconcileStateMachine",
+    "ReconcileSchedule",
     "ErrorQueue",
     "ErrorQueuePolicy",
     "FailuresRule",
+    "ErrorQueueAlarm",
     "FailedExecutionsAlarm",
+    "Dashboard",
+}
+RESOURCE_OUTPUTS = {
+    "StateMachineArn",
+    "ReconcileStateMachineArn",
+    "ErrorQueueUrl",
+    "CutLedgerTable",
+    "CopyReaderRoleArn",
+    "DashboardName",
 }
 ALARM_EMAIL = "backup-team@example.com"
 COPY_ROLE_NAME = "service-role/AWSBackupDefaultServiceRole"  # the template's default
+COPY_ROLE_PATTERN = f"arn:aws:iam::*:role/{COPY_ROLE_NAME}"
 
 
 @dataclass(frozen=True)
@@ -78,27 +96,50 @@ PLACEMENTS = (
         frozenset(RESOURCE_ACCOUNT_RESOURCES),
     ),
     Placement(
-        "backup account, backup region", BACKUP_ACCOUNT, BACKUP_REGION, frozenset({"CopiesVault"})
+        "backup account, backup region",
+        BACKUP_ACCOUNT,
+        BACKUP_REGION,
+        frozenset(BACKUP_ACCOUNT_RESOURCES),
     ),
     Placement(
-        "backup account, alternate region", BACKUP_ACCOUNT, MAIN_REGION, frozenset({"CopiesVault"})
+        "backup account, alternate region",
+        BACKUP_ACCOUNT,
+        MAIN_REGION,
+        frozenset(BACKUP_ACCOUNT_RESOURCES),
     ),
     Placement(
         "backup account, another resource region",
         BACKUP_ACCOUNT,
         OTHER_REGION,
-        frozenset({"CopiesVault"}),
+        frozenset(BACKUP_ACCOUNT_RESOURCES),
     ),
     Placement(
-        "resource account with an alarm e-mail",
+        "backup account without sample vaults",
+        BACKUP_ACCOUNT,
+        FOURTH_REGION,
+        frozenset({"CopyReaderRole"}),
+        (("CreateSampleVault", "false"),),
+    ),
+    Placement(
+        "resource account with an alarm e-mail, reconciled hourly",
         SECOND_RESOURCE_ACCOUNT,
         MAIN_REGION,
         frozenset({*RESOURCE_ACCOUNT_RESOURCES, "AlarmTopic"}),
-        (("AlarmEmail", ALARM_EMAIL),),
+        (("AlarmEmail", ALARM_EMAIL), ("ReconcileEveryHours", "1")),
+    ),
+    Placement(
+        "resource account, own vault, no scheduled reconciliation",
+        SECOND_RESOURCE_ACCOUNT,
+        BACKUP_REGION,
+        frozenset(RESOURCE_ACCOUNT_RESOURCES - {"OriginalsVault", "ReconcileSchedule"}),
+        (("CreateSampleVault", "false"), ("ReconcileEveryHours", "")),
     ),
 )
 BY_LABEL = {p.label: p for p in PLACEMENTS}
 RESOURCE_PLACEMENTS = [p.label for p in PLACEMENTS if "StateMachine" in p.expected]
+SAMPLE_VAULT_PLACEMENTS = [
+    p for p in RESOURCE_PLACEMENTS if "OriginalsVault" in BY_LABEL[p].expected
+]
 BACKUP_PLACEMENTS = [p.label for p in PLACEMENTS if "StateMachine" not in p.expected]
 
 
@@ -110,6 +151,10 @@ def stacks() -> Iterator[dict[str, Stack]]:
 
 def vault_arn(account: str, region: str) -> str:
     return f"arn:aws:backup:{region}:{account}:backup-vault:{VAULT_NAME}"
+
+
+def reader_arn(region: str) -> str:
+    return f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup-events/BackupEventsCopyReader-{region}"
 
 
 def first_copy_region(region: str) -> str:
@@ -136,6 +181,30 @@ def rule_named(stack: Stack, logical_id: str) -> dict[str, Any]:
     return described
 
 
+def vault_policy(stack: Stack) -> dict[str, Any]:
+    backup = stack.client("backup")
+    policy: dict[str, Any] = json.loads(
+        backup.get_backup_vault_access_policy(BackupVaultName=VAULT_NAME)["Policy"]
+    )
+    return policy
+
+
+def deployed_definition(stack: Stack, logical_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(DescribeStateMachine, its definition parsed) of one of the stack's state machines."""
+    machine = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stack.physical_id(logical_id)
+    )
+    return machine, json.loads(machine["definition"])
+
+
+def expected_definition(logical_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The template's own definition text, filled in the way CloudFormation fills it: whether
+    that text is current with statemachines/ is test_build's question, not this one's."""
+    definition = template()["Resources"][logical_id]["Properties"]["DefinitionString"]
+    expected: dict[str, Any] = json.loads(substitute_text(definition, values))
+    return expected
+
+
 # -- what each placement creates --------------------------------------------------------------
 
 
@@ -144,8 +213,24 @@ def test_each_placement_creates_exactly_its_resources(stacks: dict[str, Stack], 
     assert set(stacks[label].resources) == BY_LABEL[label].expected
 
 
+def test_a_backup_account_stack_without_sample_vaults_still_creates_the_copy_reader(
+    stacks: dict[str, Stack],
+) -> None:
+    """Issue 13, finding 3: CloudFormation refuses a stack whose conditions leave nothing to
+    create (docs/aws-facts.md §H, empty stacks; the twin refuses it too, see test_parameters),
+    and the README offers CreateSampleVault=false. Every backup-account placement creates its
+    Region's copy reader (design.md §2), so that stack is valid."""
+    stack = stacks["backup account without sample vaults"]
+    assert stack.status == "CREATE_COMPLETE"
+    assert stack.resources == {
+        "CopyReaderRole": ("AWS::IAM::Role", f"BackupEventsCopyReader-{FOURTH_REGION}")
+    }
+    assert stack.client("backup").list_backup_vaults()["BackupVaultList"] == []
+    assert stack.outputs == {}
+
+
 @pytest.mark.parametrize("label", BACKUP_PLACEMENTS)
-def test_the_backup_account_holds_only_a_vault_that_takes_copies_from_the_organization(
+def test_the_backup_account_holds_only_vaults_and_a_reader_that_can_only_read(
     stacks: dict[str, Stack], label: str
 ) -> None:
     stack = stacks[label]
@@ -153,14 +238,39 @@ def test_the_backup_account_holds_only_a_vault_that_takes_copies_from_the_organi
     assert stack.client("stepfunctions").list_state_machines()["stateMachines"] == []
     assert stack.client("events").list_rules()["Rules"] == []
     assert stack.client("sqs").list_queues().get("QueueUrls", []) == []
-    assert stack.outputs == {"VaultArn": vault_arn(stack.account, stack.region)}
 
+    iam = stack.client("iam")
+    reader = iam.get_role(RoleName=f"BackupEventsCopyReader-{stack.region}")["Role"]
+    assert (reader["Arn"], reader["Path"]) == (reader_arn(stack.region), "/backup-events/")
+    assert reader["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
+                "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/backup-events/*"},
+            },
+        }
+    ]
+    (policy_name,) = iam.list_role_policies(RoleName=reader["RoleName"])["PolicyNames"]
+    document = iam.get_role_policy(RoleName=reader["RoleName"], PolicyName=policy_name)
+    assert document["PolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "backup:ListRecoveryPointsByBackupVault",
+            "Resource": f"arn:aws:backup:*:{BACKUP_ACCOUNT}:backup-vault:{VAULT_NAME}",
+        },
+        {"Effect": "Allow", "Action": "backup:DescribeRecoveryPoint", "Resource": "*"},
+    ]
+    if "CopiesVault" not in stack.resources:
+        return
+    assert stack.outputs == {"VaultArn": vault_arn(stack.account, stack.region)}
     backup = stack.client("backup")
     assert [v["BackupVaultName"] for v in backup.list_backup_vaults()["BackupVaultList"]] == [
         VAULT_NAME
     ]
-    policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName=VAULT_NAME)["Policy"])
-    assert policy["Statement"] == [
+    assert vault_policy(stack)["Statement"] == [
         {
             "Sid": "CopyIntoFromOrganizationCopyRole",
             "Effect": "Allow",
@@ -169,23 +279,51 @@ def test_the_backup_account_holds_only_a_vault_that_takes_copies_from_the_organi
             "Resource": "*",
             "Condition": {
                 "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
-                "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::*:role/{COPY_ROLE_NAME}"},
+                "ArnLike": {"aws:PrincipalArn": COPY_ROLE_PATTERN},
             },
         }
     ]
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
+def test_a_resource_stack_names_its_reader_ledger_machines_queue_and_dashboard(
+    stacks: dict[str, Stack], label: str
+) -> None:
+    stack = stacks[label]
+    expected = RESOURCE_OUTPUTS | ({"VaultArn"} if "OriginalsVault" in stack.resources else set())
+    assert set(stack.outputs) == expected
+    # The reader the tasks assume is the backup account's stack's role in this Region.
+    assert stack.outputs["CopyReaderRoleArn"] == reader_arn(stack.region)
+    assert any(s.account == BACKUP_ACCOUNT and s.region == stack.region for s in stacks.values()), (
+        "the backup account has a stack (and so a reader) in every resource Region"
+    )
+    assert stack.outputs["ReconcileStateMachineArn"] == stack.physical_id("ReconcileStateMachine")
+
+    table = stack.client("dynamodb").describe_table(TableName=stack.outputs["CutLedgerTable"])
+    assert table["Table"]["KeySchema"] == [{"AttributeName": "RecoveryPointArn", "KeyType": "HASH"}]
+    assert table["Table"]["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+    dashboard = stack.client("cloudwatch").get_dashboard(
+        DashboardName=stack.outputs["DashboardName"]
+    )
+    assert json.loads(dashboard["DashboardBody"])["widgets"], "a dashboard with widgets"
+
+
+@pytest.mark.parametrize("label", SAMPLE_VAULT_PLACEMENTS)
 def test_originals_may_be_copied_only_to_this_regions_two_backup_vaults(
     stacks: dict[str, Stack], label: str
 ) -> None:
+    """Issue 13, finding 5: the source vault's policy fails closed. A ForAnyValue condition is
+    false when the request has no backup:CopyTargets, so a Deny on it alone would not apply;
+    a Null check denies that request (docs/aws-facts.md §H, set operators; §B.9: only the
+    source vault's policy can limit where copies go). Evaluated with the twin's policy
+    evaluator, the one AWS Backup's copy jobs are checked with."""
     stack = stacks[label]
     destinations = [
         vault_arn(BACKUP_ACCOUNT, first_copy_region(stack.region)),
         vault_arn(BACKUP_ACCOUNT, stack.region),
     ]
-    backup = stack.client("backup")
-    policy = json.loads(backup.get_backup_vault_access_policy(BackupVaultName=VAULT_NAME)["Policy"])
+    policy = vault_policy(stack)
     assert policy["Statement"] == [
         {
             "Sid": "CopyOnlyToTheTwoBackupVaults",
@@ -194,59 +332,97 @@ def test_originals_may_be_copied_only_to_this_regions_two_backup_vaults(
             "Action": "backup:CopyFromBackupVault",
             "Resource": "*",
             "Condition": {"ForAnyValue:ArnNotEquals": {"backup:CopyTargets": destinations}},
-        }
+        },
+        {
+            "Sid": "CopyOnlyWhereTheRequestSays",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "backup:CopyFromBackupVault",
+            "Resource": "*",
+            "Condition": {"Null": {"backup:CopyTargets": "true"}},
+        },
     ]
+
+    def decision(**targets: list[str]) -> str:
+        return decide(
+            [json.dumps(policy)],
+            action="backup:CopyFromBackupVault",
+            resource=f"arn:aws:backup:{stack.region}:{stack.account}:recovery-point:0a1b",
+            context={"aws:PrincipalOrgID": ORGANIZATION_ID, **targets},
+            principal_arn=f"arn:aws:iam::{stack.account}:role/{COPY_ROLE_NAME}",
+        )
+
+    elsewhere = vault_arn(BACKUP_ACCOUNT, OTHER_REGION)
+    assert decision() == "Deny", "a request that does not say where it copies to"
+    assert decision(**{"backup:CopyTargets": [elsewhere]}) == "Deny"
+    assert decision(**{"backup:CopyTargets": [destinations[0], elsewhere]}) == "Deny"
+    for destination in destinations:  # not denied: the job's role allows the rest
+        assert decision(**{"backup:CopyTargets": [destination]}) == "NoMatch", destination
+    assert decision(**{"backup:CopyTargets": destinations}) == "NoMatch"
+
     # A plan's copies to exactly those two vaults are the ones that lead to the retention cut.
     pattern = json.loads(rule_named(stack, "PlanCopyCompletedRule")["EventPattern"])
     assert pattern["detail"]["destinationBackupVaultArn"] == destinations
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
-def test_the_state_machine_runs_the_definition_with_this_stacks_values(
+def test_the_state_machines_run_their_definitions_with_this_stacks_values(
     stacks: dict[str, Stack], label: str
 ) -> None:
     stack = stacks[label]
-    functions = {
-        name: stack.client("lambda").get_function(FunctionName=stack.physical_id(name))
+    function_arns = {
+        f"{name.removesuffix('Function')}FunctionArn": stack.client("lambda").get_function(
+            FunctionName=stack.physical_id(name)
+        )["Configuration"]["FunctionArn"]
         for name in TASK_FUNCTIONS
     }
-    # The template's own definition text, filled in the way CloudFormation fills it: whether that
-    # text is current with statemachines/ is test_build's question, not this one's.
-    definition = template()["Resources"]["StateMachine"]["Properties"]["DefinitionString"]
-    expected = substitute_text(
-        definition,
-        {
-            "Partition": "aws",
-            "VaultName": VAULT_NAME,
-            "BackupAccountId": BACKUP_ACCOUNT,
-            "BackupRegion": BACKUP_REGION,
-            "BackupRegionAlternate": MAIN_REGION,
-            "CopyScheduledBackups": "false",
-            "EnableUpdateLifecycle": "true",
-            "CopyRoleArn": f"arn:aws:iam::{stack.account}:role/{COPY_ROLE_NAME}",
-            "NewDeleteAfterDays": 7,
-            "PollFirstIntervalSeconds": 300,
-            "PollMaxIntervalSeconds": 14400,
-            "CopyWaitLimitHours": 72,
-            **{
-                f"{name.removesuffix('Function')}FunctionArn": f["Configuration"]["FunctionArn"]
-                for name, f in functions.items()
-            },
-        },
+    common = {
+        "Partition": "aws",
+        "VaultName": VAULT_NAME,
+        "BackupAccountId": BACKUP_ACCOUNT,
+        "BackupRegion": BACKUP_REGION,
+        "BackupRegionAlternate": MAIN_REGION,
+        "CopyScheduledBackups": "false",
+        "EnableUpdateLifecycle": "true",
+        "CopyReaderRoleArn": reader_arn(stack.region),
+        "LedgerTableName": stack.outputs["CutLedgerTable"],
+        "NewDeleteAfterDays": 7,
+    }
+    workflow = {
+        **common,
+        "CopyRoleArn": f"arn:aws:iam::{stack.account}:role/{COPY_ROLE_NAME}",
+        "PollFirstIntervalSeconds": 300,
+        "PollMaxIntervalSeconds": 14400,
+        "CopyWaitLimitHours": 72,
+        **{k: v for k, v in function_arns.items() if not k.startswith("FindUnfinished")},
+    }
+    reconcile = {
+        **common,
+        "FindUnfinishedBackupsFunctionArn": function_arns["FindUnfinishedBackupsFunctionArn"],
+        "WorkflowArn": stack.outputs["StateMachineArn"],
+        "ErrorQueueUrl": stack.outputs["ErrorQueueUrl"],
+        "ReconcileHorizonDays": 35,
+        "ReconcileMaxStarts": 100,
+        "MaxRedrives": 3,
+        "ReconcileStartIntervalSeconds": 2,
+    }
+    for logical_id, values, role in (
+        ("StateMachine", workflow, "StateMachineRole"),
+        ("ReconcileStateMachine", reconcile, "ReconcileRole"),
+    ):
+        machine, deployed = deployed_definition(stack, logical_id)
+        assert machine["type"] == "STANDARD", logical_id
+        assert deployed == expected_definition(logical_id, values), logical_id
+        # Waits and retries need JSON numbers: a quoted "300" is an invalid definition in AWS.
+        numeric = list(numeric_fields(deployed))
+        assert numeric, f"{logical_id} has waits and retries"
+        assert [(k, v) for k, v in numeric if not isinstance(v, int | float)] == [], logical_id
+        role_arn = stack.client("iam").get_role(RoleName=stack.physical_id(role))["Role"]["Arn"]
+        assert machine["roleArn"] == role_arn, logical_id
+    assert stack.outputs["StateMachineArn"].endswith(":stateMachine:BackupEvents")
+    assert stack.outputs["ReconcileStateMachineArn"].endswith(
+        ":stateMachine:BackupEvents-Reconcile"
     )
-    machine = stack.client("stepfunctions").describe_state_machine(
-        stateMachineArn=stack.outputs["StateMachineArn"]
-    )
-    assert machine["stateMachineArn"] == stack.physical_id("StateMachine")
-    assert machine["type"] == "STANDARD"
-    deployed = json.loads(machine["definition"])
-    assert deployed == json.loads(expected)
-    # Waits and retries need JSON numbers: a quoted "300" is an invalid definition in AWS.
-    numeric = list(numeric_fields(deployed))
-    assert numeric, "the definition has waits and retries"
-    assert [(k, v) for k, v in numeric if not isinstance(v, int | float)] == []
-    role = stack.client("iam").get_role(RoleName=stack.physical_id("StateMachineRole"))
-    assert machine["roleArn"] == role["Role"]["Arn"]
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
@@ -270,9 +446,7 @@ def test_the_functions_run_arm64_python_with_the_regions_powertools_layer(
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
-def test_the_rules_start_this_state_machine_with_the_event_itself(
-    stacks: dict[str, Stack], label: str
-) -> None:
+def test_the_rules_start_this_stacks_state_machines(stacks: dict[str, Stack], label: str) -> None:
     stack = stacks[label]
     events = stack.client("events")
     queue_arn = stack.client("sqs").get_queue_attributes(
@@ -286,10 +460,26 @@ def test_the_rules_start_this_state_machine_with_the_event_itself(
         (target,) = targets
         assert target["Arn"] == stack.outputs["StateMachineArn"], logical_id
         assert target["RoleArn"] == role_arn, logical_id
+        # The event itself is the input: any execution can be re-run with its own input.
         assert not {"Input", "InputPath", "InputTransformer"} & set(target), logical_id
         assert target["DeadLetterConfig"] == {"Arn": queue_arn}, logical_id
     failures = events.list_targets_by_rule(Rule=stack.physical_id("FailuresRule"))["Targets"]
     assert [t["Arn"] for t in failures] == [queue_arn]
+
+    hours = dict(BY_LABEL[label].overrides).get("ReconcileEveryHours", "24")
+    if "ReconcileSchedule" not in stack.resources:
+        assert hours in {"", "0"}
+        return
+    schedule = rule_named(stack, "ReconcileSchedule")
+    assert schedule["ScheduleExpression"] == (
+        "rate(1 hour)" if hours == "1" else f"rate({hours} hours)"
+    )
+    assert schedule["State"] == "ENABLED"
+    (target,) = events.list_targets_by_rule(Rule=stack.physical_id("ReconcileSchedule"))["Targets"]
+    assert (target["Arn"], target["RoleArn"]) == (
+        stack.outputs["ReconcileStateMachineArn"],
+        role_arn,
+    )
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
@@ -321,14 +511,21 @@ def test_the_error_queue_accepts_messages_only_from_this_stacks_rules_over_tls(
 
 
 @pytest.mark.parametrize("label", RESOURCE_PLACEMENTS)
-def test_an_alarm_watches_this_state_machines_unsuccessful_executions(
+def test_two_alarms_watch_unsuccessful_executions_and_the_error_queue(
     stacks: dict[str, Stack], label: str
 ) -> None:
     stack = stacks[label]
-    (alarm,) = stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    alarms = {
+        a["AlarmName"]: a for a in stack.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    assert set(alarms) == {
+        stack.physical_id("FailedExecutionsAlarm"),
+        stack.physical_id("ErrorQueueAlarm"),
+    }
+    failed = alarms[stack.physical_id("FailedExecutionsAlarm")]
     watched = {
         q["MetricStat"]["Metric"]["MetricName"]: q["MetricStat"]["Metric"]["Dimensions"]
-        for q in alarm["Metrics"]
+        for q in failed["Metrics"]
         if "MetricStat" in q
     }
     dimension = [{"Name": "StateMachineArn", "Value": stack.outputs["StateMachineArn"]}]
@@ -337,15 +534,27 @@ def test_an_alarm_watches_this_state_machines_unsuccessful_executions(
         "ExecutionsTimedOut": dimension,
         "ExecutionsAborted": dimension,
     }
-    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert alarm["Threshold"] == 1
-    assert alarm["TreatMissingData"] == "notBreaching"
+    queue = alarms[stack.physical_id("ErrorQueueAlarm")]
+    queue_name = stack.outputs["ErrorQueueUrl"].rsplit("/", 1)[-1]
+    assert (queue["Namespace"], queue["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert queue["Dimensions"] == [{"Name": "QueueName", "Value": queue_name}]
+    for alarm in (failed, queue):
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["Threshold"] == 1
+        assert alarm["TreatMissingData"] == "notBreaching"
+        # Nothing has failed: CloudWatch shows both alarms OK, not INSUFFICIENT_DATA.
+        assert alarm["StateValue"] == "OK"
+        if "AlarmTopic" in stack.resources:
+            topic = stack.physical_id("AlarmTopic")
+            assert alarm["AlarmActions"] == [topic]
+        else:
+            assert alarm["AlarmActions"] == []
     if "AlarmTopic" in stack.resources:
         topic = stack.physical_id("AlarmTopic")
-        assert alarm["AlarmActions"] == [topic]
         subscriptions = stack.client("sns").list_subscriptions_by_topic(TopicArn=topic)
         assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions["Subscriptions"]] == [
             ("email", ALARM_EMAIL)
         ]
-    else:
-        assert alarm["AlarmActions"] == []

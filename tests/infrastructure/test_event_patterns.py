@@ -56,6 +56,7 @@ def patterns() -> dict[str, dict[str, str]]:
                 for rule in RULES
             }
             found[label]["StateMachineArn"] = stack.outputs["StateMachineArn"]
+            found[label]["ReconcileStateMachineArn"] = stack.outputs["ReconcileStateMachineArn"]
     return found
 
 
@@ -362,6 +363,18 @@ def test_unsuccessful_executions_of_this_state_machine_are_queued(
 ) -> None:
     own = patterns[ON_DEMAND]["StateMachineArn"]
     assert matches(patterns[ON_DEMAND]["FailuresRule"], build(own)) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [("FAILED", True), ("TIMED_OUT", True), ("SUCCEEDED", False)]
+)
+def test_unsuccessful_reconciliations_are_queued_too(
+    patterns: dict[str, dict[str, str]], status: str, expected: bool
+) -> None:
+    # A reconciliation that cannot finish leaves backups unfinished: a person must hear of it.
+    reconciliation = patterns[ON_DEMAND]["ReconcileStateMachineArn"]
+    event = execution_status(status, reconciliation)(patterns[ON_DEMAND]["StateMachineArn"])
+    assert matches(patterns[ON_DEMAND]["FailuresRule"], event) is expected
 
 
 def test_the_quirky_events_are_the_ones_aws_documents() -> None:

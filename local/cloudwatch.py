@@ -242,7 +242,9 @@ class CloudWatchTwin:
                     "Value": value,
                     "Unit": "Count",
                     "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
-                    "Timestamp": at or self.clock.now(),
+                    # Naive UTC, as moto keeps the timestamps of PutMetricData requests:
+                    # GetMetricStatistics compares them with naive request times.
+                    "Timestamp": (at or self.clock.now()).astimezone(UTC).replace(tzinfo=None),
                 }
             ],
         )

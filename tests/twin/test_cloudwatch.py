@@ -115,6 +115,30 @@ def test_step_functions_publishes_a_metric_only_for_what_happened(twin: Twin) ->
     ]
 
 
+def test_get_metric_statistics_reads_the_sparse_series(twin: Twin) -> None:
+    """docs/aws-facts.md §H: one FAILED execution, and no point at all for the others."""
+    arn = machine(twin, "Fails", FAILING)
+    start = twin.clock.now()
+    run(twin, arn)
+    cloudwatch = twin.client("cloudwatch", RESOURCE_ACCOUNT, MAIN_REGION)
+    sums = {
+        name: [
+            p["Sum"]
+            for p in cloudwatch.get_metric_statistics(
+                Namespace="AWS/States",
+                MetricName=name,
+                Dimensions=[{"Name": "StateMachineArn", "Value": arn}],
+                StartTime=start,
+                EndTime=start + timedelta(seconds=PERIOD),
+                Period=PERIOD,
+                Statistics=["Sum"],
+            )["Datapoints"]
+        ]
+        for name in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
+    }
+    assert sums == {"ExecutionsFailed": [1.0], "ExecutionsTimedOut": [], "ExecutionsAborted": []}
+
+
 def test_one_failure_alone_leaves_the_plain_sum_silent_and_fill_makes_it_fire(
     twin: Twin,
 ) -> None:

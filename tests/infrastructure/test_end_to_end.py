@@ -392,12 +392,6 @@ def test_the_failure_alarm_fires_after_one_failed_execution_without_time_outs_or
     assert day.alarms["after the queue was read"]["ErrorQueueAlarm"] == "OK"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="twin gap: local/cloudwatch.py puts Step Functions' data points with timezone-aware "
-    "timestamps and moto compares them with naive request times, so GetMetricStatistics "
-    "raises TypeError instead of answering",
-)
 def test_get_metric_statistics_reads_the_sparse_series_of_the_failure_period(day: Day) -> None:
     assert day.failure_window is not None
     start, end = day.failure_window

@@ -427,15 +427,21 @@ def test_a_copy_deleted_by_someone_before_the_cut_stops_it(world: World) -> None
         lambda j: j.destination_region == MAIN_REGION, duration=timedelta(hours=6)
     )
     job = world.backup()
-    while len(world.copies_of_job(job)) < 1:  # copy 1 done, copy 2 still running
-        world.twin.clock.advance(600)
-    original = world.recovery_point_of(job)
-    [first_copy] = world.copies_of(original)
-    world.backup_client(BACKUP_ACCOUNT, first_copy.region).delete_recovery_point(
-        BackupVaultName=world.settings.vault_name, RecoveryPointArn=first_copy.arn
-    )
-    execution = only(world.settle())
+    deleted: list[str] = []
 
+    def delete_the_first_copy() -> None:
+        # Copy 1 took an hour and is done; copy 2 runs for hours more, and the execution waits.
+        [first_copy] = world.copies_of(world.recovery_point_of(job))
+        world.backup_client(BACKUP_ACCOUNT, first_copy.region).delete_recovery_point(
+            BackupVaultName=world.settings.vault_name, RecoveryPointArn=first_copy.arn
+        )
+        deleted.append(first_copy.arn)
+
+    world.twin.clock.call_at(world.twin.clock.now() + timedelta(hours=4), delete_the_first_copy)
+    execution = only(world.settle())
+    original = world.recovery_point_of(job)
+
+    assert len(deleted) == 1
     assert (execution.status, execution.error) == ("FAILED", "CopiesNotVerified")
     assert "no longer exists" in (execution.cause or "")
     assert original.lifecycle == {"DeleteAfterDays": 14}

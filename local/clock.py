@@ -68,6 +68,11 @@ class VirtualClock:
         # time stands still for them). Python runs one thread at a time anyway, and a thousand
         # runnable threads fighting over the same locks convoy and crawl.
         self._run_slots = threading.Semaphore(RUNNING_AT_ONCE)
+        # The thread inside a `one_at_a_time` block, and how many participants wait for it.
+        self._exclusive: int | None = None
+        self._exclusive_waiters = 0  # every thread waiting for its turn
+        self._waiting_for_exclusive = 0  # of which participants, who count as asleep
+        self._handing_over = False  # the block is free and a waiter is about to take it
         # One-off actions due at a virtual moment (someone deletes a backup; a late event).
         self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
         self.on_advance(self._fire_timers, next_due=self.next_timer)
@@ -130,7 +135,13 @@ class VirtualClock:
         return min(between) if between else None
 
     def _awake(self) -> int:
-        return len(self._participants) + self._pending_participants - len(self._sleepers)
+        return (
+            len(self._participants)
+            + self._pending_participants
+            - len(self._sleepers)
+            - self._waiting_for_exclusive
+            + self._handing_over
+        )
 
     def _move_to(self, target: datetime, *, stop_when_awake: bool = False) -> None:
         # Listeners may start new participants (an event starting an execution); they run
@@ -192,6 +203,48 @@ class VirtualClock:
             with self._lock:
                 self._participants.pop(ident, None)
                 self._maybe_jump()
+                self._changed.notify_all()
+
+    @contextmanager
+    def one_at_a_time(self) -> Iterator[None]:
+        """Run the block while no other thread is inside one.
+
+        A participant that has to wait counts as asleep and gives up its run slot: the holder
+        may itself sleep inside the block (an SDK back-off), and time must still move for it.
+        From the holder's exit until a waiter takes its turn, time stands still, so the waiter
+        runs at the moment the holder left.
+        """
+        ident = threading.get_ident()
+        participant = waited = False
+        with self._lock:
+            if self._exclusive == ident:  # already inside, further up this thread's stack
+                nested = True
+            else:
+                nested = False
+                participant = ident in self._participants
+                waited = self._exclusive is not None or self._exclusive_waiters > 0
+                if waited:
+                    self._exclusive_waiters += 1
+                    self._waiting_for_exclusive += participant
+                    if participant:
+                        self._run_slots.release()
+                    self._maybe_jump()
+                    self._changed.wait_for(lambda: self._exclusive is None)
+                    self._exclusive_waiters -= 1
+                    self._waiting_for_exclusive -= participant
+                    self._handing_over = False
+                self._exclusive = ident
+        if nested:
+            yield
+            return
+        if waited and participant:
+            self._run_slots.acquire()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._exclusive = None
+                self._handing_over = self._exclusive_waiters > 0
                 self._changed.notify_all()
 
     def current_participant(self) -> str | None:

@@ -32,12 +32,14 @@ import traceback
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from types import ModuleType
 from typing import Any
 
 from local.accounts import acting_as
+from local.clock import VirtualClock
 
 Handler = Callable[[Any, Any], Any]
 
@@ -90,7 +92,16 @@ class LambdaContext:
 
 
 class LambdaRuntime:
-    def __init__(self) -> None:
+    def __init__(self, clock: VirtualClock | None = None) -> None:
+        # AWS runs concurrent invocations in separate execution environments; here they share
+        # one process, and module state (Powertools' metric set and logger keys) would mix.
+        # One invocation runs at a time, waiting as the clock's participants wait.
+        self._one_at_a_time: Callable[[], AbstractContextManager[Any]]
+        if clock is not None:
+            self._one_at_a_time = clock.one_at_a_time
+        else:
+            lock = threading.RLock()
+            self._one_at_a_time = lambda: lock
         self._handlers: dict[str, Handler] = {}
         self._modules: dict[str, ModuleType] = {}
         self._import_lock = threading.Lock()
@@ -233,7 +244,7 @@ class LambdaRuntime:
         self, function: Any, event: Any, context: LambdaContext
     ) -> tuple[str | None, Any, str]:
         """Run the handler as the runtime does: (error type or None, result, payload)."""
-        with acting_as(function.account_id, function.role):
+        with self._one_at_a_time(), acting_as(function.account_id, function.role):
             try:
                 result = self._handler_for(function)(event, context)
             except Exception as error:  # the runtime reports every exception the same way

@@ -75,7 +75,7 @@ class Twin:
         self.router = EventRouter(self.clock)
         self.schedules = Schedules(self.clock, self.router)
         self.backup = BackupTwin(self.clock, self.router, self.organization)
-        self.lambdas = LambdaRuntime()
+        self.lambdas = LambdaRuntime(self.clock)
         self.stepfunctions = StepFunctionsTwin(self.clock, self.router)
         self.iam = iam.Authorizer(self.organization)
         self.cloudwatch = cloudwatch.CloudWatchTwin(self.clock)

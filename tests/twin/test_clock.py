@@ -293,3 +293,47 @@ def test_an_automatic_jump_ends_where_work_starts_a_new_participant(clock: Virtu
     first.join()
     started[0].join()
     assert log == [("second starts", 1800.0), ("second wakes", 2400.0), ("first wakes", 7200.0)]
+
+
+def test_one_at_a_time_blocks_run_in_turn_and_time_moves_for_a_holder_that_sleeps(
+    clock: VirtualClock,
+) -> None:
+    # Lambda runs each concurrent invocation in its own environment; the twin's invocations
+    # share a process, so they take turns. A holder that backs off (an SDK retry) sleeps on
+    # the clock inside its turn; the others wait asleep, or time would never reach its wake-up.
+    log: list[tuple[str, str, float]] = []
+
+    def invocation(name: str, back_off: float) -> Callable[[], None]:
+        def body() -> None:
+            with clock.one_at_a_time():
+                log.append((name, "in", elapsed(clock)))
+                clock.sleep(back_off, "sdk-retry")
+                log.append((name, "out", elapsed(clock)))
+
+        return body
+
+    runners = [
+        Participant(clock, name, invocation(name, back_off), reserved=True)
+        for name, back_off in (("a", 30.0), ("b", 10.0), ("c", 20.0))
+    ]
+    for runner in runners:
+        clock.reserve_participant()
+        runner.start()
+    for runner in runners:
+        runner.join()
+
+    # Never two inside at once: each "in" is followed by its own "out".
+    assert [entry[:2] for entry in log[::2]] == [(name, "in") for name, _, _ in log[::2]]
+    assert [entry[0] for entry in log[1::2]] == [entry[0] for entry in log[::2]]
+    # Each turn starts when the previous one ends, and the back-offs add up.
+    turns = [(log[i][2], log[i + 1][2]) for i in range(0, len(log), 2)]
+    assert turns[0][0] == 0.0
+    assert all(later[0] == earlier[1] for earlier, later in zip(turns, turns[1:], strict=False))
+    assert elapsed(clock) == 60.0
+
+
+def test_one_at_a_time_may_be_entered_again_by_its_holder(clock: VirtualClock) -> None:
+    with clock.one_at_a_time(), clock.one_at_a_time():
+        clock.sleep(5)
+    with clock.one_at_a_time():  # and it is free afterwards
+        assert elapsed(clock) == 5.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from functools import cache
 from graphlib import TopologicalSorter
 from pathlib import Path
 
@@ -48,8 +49,12 @@ def _is_local(node: ast.stmt) -> bool:
 
 def _load(name: str) -> _Module:
     path = ROOT / Path(*name.split(".")).with_suffix(".py")
-    text = path.read_text()
-    tree = ast.parse(text, filename=str(path))
+    return _parsed(name, str(path), path.read_text())
+
+
+@cache  # one build reads each module for every function that carries it
+def _parsed(name: str, path: str, text: str) -> _Module:
+    tree = ast.parse(text, filename=path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import) and any(
             a.name == PACKAGE or a.name.startswith(PACKAGE + ".") for a in node.names

@@ -511,12 +511,9 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
     )
     console.print(checks_table(checks))
     for failed in (e for e in runs if e.is_reconciliation and e.status != "SUCCEEDED"):
-        # The twin runs concurrent invocations in one process, where Powertools Metrics'
-        # shared figures are not thread-safe; on AWS each invocation has its own process.
         story.note(
             f"A reconciliation of {failed.place} {failed.status} ({failed.error}: "
-            f"{failed.cause_text}): a limit of the twin, which runs Lambda invocations side by "
-            "side in one process (its failure waits in the error queue below)."
+            f"{failed.cause_text}); its failure waits in the error queue."
         )
 
     story.step("The organization report:")

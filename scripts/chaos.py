@@ -32,6 +32,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from local.accounts import (
@@ -164,9 +165,9 @@ class CutWatch:
         def update(account: str, region: str, p: dict[str, Any]) -> dict[str, Any]:
             if "CutRetentionRole" in (current_principal() or ""):
                 self.check(p["RecoveryPointArn"])
-            return original(account, region, p)  # type: ignore[no-any-return]
+            return original(account, region, p)
 
-        api.api_update_recovery_point_lifecycle = update
+        api.api_update_recovery_point_lifecycle = update  # type: ignore[method-assign]
 
     def check(self, arn: str) -> None:
         self.cut.add(arn)
@@ -283,12 +284,14 @@ def run(
     seed: int = 12,
     faults: Faults = Faults(),
     progress: Callable[[str], None] = lambda _: None,
+    **overrides: str,
 ) -> Result:
+    """Deploy the quick start (with `overrides` of its parameters) and run the backups."""
     started = time.perf_counter()
     rng = random.Random(seed)
     plan = plan_backups(backups, faults, rng)
     with Twin() as twin:
-        parameters = quick_start_parameters()
+        parameters = quick_start_parameters(**overrides)
         places = sorted({(b.account, b.region) for b in plan})
         deploy_everywhere(twin, parameters, places)
         progress(
@@ -307,7 +310,7 @@ def run(
                 for r in (first, backup.region)
             ]
             when = begin + timedelta(seconds=rng.uniform(0, 2 * 86400))
-            twin.clock.call_at(when, lambda b=backup, d=destinations: _start(twin, b, vault, d))
+            twin.clock.call_at(when, partial(_start, twin, backup, vault, destinations))
         # People: some originals deleted, some re-timed, at random moments while all this runs.
         people_rng = random.Random(seed + 20)
 
@@ -325,7 +328,7 @@ def run(
 
         for backup in plan:
             when = begin + timedelta(seconds=people_rng.uniform(3 * 3600, 4 * 86400))
-            twin.clock.call_at(when, lambda b=backup: meddle(b))
+            twin.clock.call_at(when, partial(meddle, backup))
         _let_time_pass(twin, begin + days * DAY, progress)
         twin.router.calm()
         twin.run_until_quiet(limit=timedelta(days=2), timeout=3600)

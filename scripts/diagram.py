@@ -20,7 +20,7 @@ from html import escape
 from itertools import count, pairwise
 from typing import Any
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]  # no py.typed; stubs are not a dependency
 
 START, END = "Start", "End"
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, LANE = 200, 30, 22, 40, 20, 7

@@ -1,0 +1,1 @@
+"""Developer scripts: the build, the linters, the demo, chaos and bench runs (see the Makefile)."""

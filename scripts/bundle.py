@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 from graphlib import TopologicalSorter
 from pathlib import Path
+from typing import TypeGuard
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "tasks"
@@ -39,7 +40,7 @@ class _Module:
         return "/".join(self.name.split(".")) + ".py"
 
 
-def _is_local(node: ast.stmt) -> bool:
+def _is_local(node: ast.AST) -> TypeGuard[ast.ImportFrom]:
     return (
         isinstance(node, ast.ImportFrom)
         and node.module is not None
@@ -60,9 +61,9 @@ def _parsed(name: str, path: str, text: str) -> _Module:
             a.name == PACKAGE or a.name.startswith(PACKAGE + ".") for a in node.names
         ):
             raise BundleError(f"{name}: write `from tasks.x import y`, not `import tasks.x`")
-        if _is_local(node) and node not in tree.body:  # type: ignore[arg-type]
+        if _is_local(node) and node not in tree.body:
             raise BundleError(f"{name}: an import of tasks modules must be at module level")
-    local = {node.module for node in tree.body if _is_local(node) and node.module}  # type: ignore[attr-defined]
+    local = {node.module for node in tree.body if _is_local(node) and node.module}
     return _Module(name, text, tree, local)
 
 

@@ -327,6 +327,31 @@ class World:
         }
 
     # -- running tasks --------------------------------------------------------------------
+    def reconcile_input(self, **changes: Any) -> dict[str, Any]:
+        """The reconciliation state machine's input to FindUnfinishedBackups."""
+        settings = self.settings
+        return {
+            "Execution": "reconcile-1",
+            "Account": RESOURCE_ACCOUNT,
+            "Region": MAIN_REGION,
+            "WorkflowArn": self.workflow_arn,
+            "VaultName": settings.vault_name,
+            "BackupAccountId": settings.backup_account,
+            "BackupRegion": settings.backup_region,
+            "BackupRegionAlternate": settings.alternate_region,
+            "NewDeleteAfterDays": settings.new_delete_after_days,
+            "CopyScheduledBackups": False,
+            "EnableUpdateLifecycle": True,
+            "CopyReaderRoleArn": self.reader_role_arn,
+            "LedgerTableName": self.ledger_table,
+            "HorizonDays": 14,
+            "MaxStarts": 10,
+            "MaxRedrives": 3,
+            "MaxReports": 200,
+            "Now": self.twin.clock.iso_now(),
+            **changes,
+        }
+
     def run(self, task: str, payload: Any) -> Any:
         """Call the task's handler as its Lambda function in the resource account would be:
         the function of the Region the input names."""

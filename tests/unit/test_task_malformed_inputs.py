@@ -8,7 +8,6 @@ never start a copy or touch a retention.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ class Real:
     original: str
     known: list[dict[str, Any]]  # the wait states' outputs: the execution's $copies
     other: str  # another backup, not copied
-    workflow: str
 
     @property
     def copy(self) -> dict[str, Any]:
@@ -64,28 +62,7 @@ class Real:
         return {**event, **changes}
 
     def reconcile(self, **changes: Any) -> dict[str, Any]:
-        settings = self.world.settings
-        return {
-            "Execution": "reconcile-1",
-            "Account": RESOURCE_ACCOUNT,
-            "Region": MAIN_REGION,
-            "WorkflowArn": self.workflow,
-            "VaultName": settings.vault_name,
-            "BackupAccountId": settings.backup_account,
-            "BackupRegion": settings.backup_region,
-            "BackupRegionAlternate": settings.alternate_region,
-            "NewDeleteAfterDays": settings.new_delete_after_days,
-            "CopyScheduledBackups": False,
-            "EnableUpdateLifecycle": True,
-            "CopyReaderRoleArn": self.world.reader_role_arn,
-            "LedgerTableName": self.world.ledger_table,
-            "HorizonDays": 14,
-            "MaxStarts": 10,
-            "MaxRedrives": 3,
-            "MaxReports": 200,
-            "Now": self.world.twin.clock.iso_now(),
-            **changes,
-        }
+        return self.world.reconcile_input(**changes)
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +72,7 @@ def real(shared_world: World) -> Real:
     original = event["resources"][0]
     known = world.copy_both(original)
     other = world.backup()
-    workflow = world.twin.client(
-        "stepfunctions", RESOURCE_ACCOUNT, MAIN_REGION
-    ).create_state_machine(
-        name="BackupEvents",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
-        roleArn=f"arn:aws:iam::{RESOURCE_ACCOUNT}:role/backup-events/StateMachine",
-    )["stateMachineArn"]
-    return Real(world, event, original, known, other, workflow)
+    return Real(world, event, original, known, other)
 
 
 @dataclass(frozen=True)

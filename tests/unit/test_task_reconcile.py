@@ -34,28 +34,7 @@ class Vault:
     actions: dict[str, Any]
 
     def payload(self, **changes: Any) -> dict[str, Any]:
-        settings = self.world.settings
-        return {
-            "Execution": "reconcile-1",
-            "Account": RESOURCE_ACCOUNT,
-            "Region": MAIN_REGION,
-            "WorkflowArn": self.world.workflow_arn,
-            "VaultName": settings.vault_name,
-            "BackupAccountId": settings.backup_account,
-            "BackupRegion": settings.backup_region,
-            "BackupRegionAlternate": settings.alternate_region,
-            "NewDeleteAfterDays": settings.new_delete_after_days,
-            "CopyScheduledBackups": False,
-            "EnableUpdateLifecycle": True,
-            "CopyReaderRoleArn": self.world.reader_role_arn,
-            "LedgerTableName": self.world.ledger_table,
-            "HorizonDays": 14,
-            "MaxStarts": 10,
-            "MaxRedrives": 3,
-            "MaxReports": 200,
-            "Now": self.world.twin.clock.iso_now(),
-            **changes,
-        }
+        return self.world.reconcile_input(**changes)
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ build: $(PY_OK) ## Regenerate infrastructure/backup_events_aws.yaml from its sou
 	$(BIN)/python -m scripts.build
 
 demo: $(PY_OK) ## Run the whole workflow on the local AWS twin and draw what happened.
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo
 
 chaos: $(PY_OK) ## 1,000 backups under every fault at once, no operator: nothing silently lost.
 	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)

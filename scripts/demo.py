@@ -40,39 +40,36 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import boto3
+from rich.console import Console
+from rich.table import Table
 
-import boto3  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from backup_events.aws import ClientFactory  # noqa: E402
-from backup_events.main import main as backup_events  # noqa: E402
-from backup_events.sessions import AwsSessions, Caller, Environment, Sessions  # noqa: E402
-from backup_events.templates import OPERATOR_ROLE, template_path  # noqa: E402
-from local.accounts import (  # noqa: E402
+from backup_events.aws import ClientFactory
+from backup_events.main import main as backup_events
+from backup_events.sessions import AwsSessions, Caller, Environment, Sessions
+from backup_events.templates import OPERATOR_ROLE, template_path
+from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
     MAIN_REGION,
     RESOURCE_ACCOUNT,
     SECOND_RESOURCE_ACCOUNT,
 )
-from local.cloudformation import organizational_unit  # noqa: E402
-from local.stacks import (  # noqa: E402
+from local.cloudformation import organizational_unit
+from local.stacks import (
     Stack,
     quick_start_parameters,
     stack_set_instances,
     stack_set_instances_as_stacks,
 )
-from local.twin import Twin  # noqa: E402
-from scripts import dashboard  # noqa: E402
-from scripts.demo_report import Execution, executions, page, table, write_report  # noqa: E402
-from scripts.task_output import TaskOutput, captured  # noqa: E402
-from statemachines.definition import source  # noqa: E402
-from tasks.ledger import CutRecord  # noqa: E402
+from local.twin import Twin
+from scripts import dashboard
+from scripts.demo_report import Execution, executions, page, table, write_report
+from scripts.task_output import TaskOutput, captured
+from statemachines.definition import source
+from tasks.ledger import CutRecord
 
+ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the operator's own credentials
 STACK_SET = "BackupEvents"
 OPERATOR_STACK_SET = "BackupEventsOperator"

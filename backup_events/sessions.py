@@ -56,6 +56,17 @@ class Sessions(Protocol):
         ...
 
 
+# Makes one boto3 client: (session, service, Region, config) -> client. Tests pass one that
+# counts what is made.
+NewClient = Callable[[boto3.session.Session, str, str, Config], Any]
+
+
+def _new_client(session: boto3.session.Session, service: str, region: str, config: Config) -> Any:
+    # Any: the service name is only known at run time, so no typed overload applies.
+    make_client: Any = session.client
+    return make_client(service, region_name=region, config=config)
+
+
 def role_arn(partition: str, account: str, role: str) -> str:
     return f"arn:{partition}:iam::{account}:role/{role.strip('/')}"
 
@@ -69,6 +80,7 @@ class AwsSessions:
         region: str | None,
         *,
         session: boto3.session.Session | None = None,
+        new_client: NewClient | None = None,
     ) -> None:
         try:
             self._base = session or boto3.session.Session(profile_name=profile)
@@ -79,26 +91,40 @@ class AwsSessions:
         self._region = region or self._base.region_name
         # Standard retries back off on throttling (StartExecution, List calls) on their own.
         self._config = Config(retries={"mode": "standard", "total_max_attempts": 6})
-        self._lock = threading.Lock()  # a boto3 session is not safe to share between threads
+        self._new_client = new_client or _new_client
+        # A boto3 session is not safe to share between threads; the clients it makes are. One
+        # lock covers making them and the cache of made ones.
+        self._lock = threading.Lock()
         self._caller: Caller | None = None
+        # Every client, made once per command run: (whose: None for the operator's own
+        # credentials, else (account, role)), service, Region. Making a client reads botocore's
+        # service models and costs far more than a call; an organization-wide command asks for
+        # the same few clients in every account and Region, several times each.
+        self._clients: dict[tuple[tuple[str, str] | None, str, str], Any] = {}
         self._assumed: dict[tuple[str, str], ClientFactory] = {}
+        # One lock per (account, role): two places of one account assume its role once, while
+        # other accounts' roles are assumed alongside.
+        self._assuming: dict[tuple[str, str], threading.Lock] = {}
 
     @property
     def default_region(self) -> str | None:
         return self._region
 
-    def _factory(self, session: boto3.session.Session) -> ClientFactory:
+    def _factory(
+        self, session: boto3.session.Session, whose: tuple[str, str] | None
+    ) -> ClientFactory:
         def make(service: str, region: str) -> Any:
+            key = (whose, service, region)
             with self._lock:
-                # Any: the service name is only known at run time, so no typed overload applies.
-                make_client: Any = session.client
-                return make_client(service, region_name=region, config=self._config)
+                if key not in self._clients:
+                    self._clients[key] = self._new_client(session, service, region, self._config)
+                return self._clients[key]
 
         return make
 
     def caller(self) -> Caller:
         if self._caller is None:
-            sts = self._factory(self._base)("sts", self._region or "us-east-1")
+            sts = self._factory(self._base, None)("sts", self._region or "us-east-1")
             identity = sts.get_caller_identity()
             arn = str(identity["Arn"])
             self._caller = Caller(str(identity["Account"]), arn.split(":")[1], arn)
@@ -107,29 +133,31 @@ class AwsSessions:
     def clients(self, account: str | None, role: str | None) -> ClientFactory:
         me = self.caller()
         if account is None or account == me.account:
-            return self._factory(self._base)
+            return self._factory(self._base, None)
         if not role:
             raise Unreachable(
                 account, f"not the account of your credentials ({me.account}); pass --role"
             )
         key = (account, role)
-        if key not in self._assumed:
-            arn = role_arn(me.partition, account, role)
-            sts = self._factory(self._base)("sts", self._region or "us-east-1")
-            try:
-                credentials = sts.assume_role(RoleArn=arn, RoleSessionName=SESSION_NAME)[
-                    "Credentials"
-                ]
-            except botocore.exceptions.ClientError as error:
-                raise Unreachable(account, f"cannot assume {arn}: {error_text(error)}") from error
-            self._assumed[key] = self._factory(
-                boto3.session.Session(
-                    aws_access_key_id=credentials["AccessKeyId"],
-                    aws_secret_access_key=credentials["SecretAccessKey"],
-                    aws_session_token=credentials["SessionToken"],
-                )
-            )
-        return self._assumed[key]
+        with self._lock:
+            assuming = self._assuming.setdefault(key, threading.Lock())
+        with assuming:
+            if key not in self._assumed:
+                self._assumed[key] = self._factory(self._assume(me, account, role), key)
+            return self._assumed[key]
+
+    def _assume(self, me: Caller, account: str, role: str) -> boto3.session.Session:
+        arn = role_arn(me.partition, account, role)
+        sts = self._factory(self._base, None)("sts", self._region or "us-east-1")
+        try:
+            credentials = sts.assume_role(RoleArn=arn, RoleSessionName=SESSION_NAME)["Credentials"]
+        except botocore.exceptions.ClientError as error:
+            raise Unreachable(account, f"cannot assume {arn}: {error_text(error)}") from error
+        return boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
 
 
 def _utc_now() -> datetime:

@@ -30,7 +30,8 @@ from typing import Any
 from local.clock import VirtualClock
 
 STATES_NAMESPACE = "AWS/States"
-_STATUS_METRICS = {
+# The metric Step Functions publishes when an execution reaches each status.
+STATUS_METRICS = {
     "RUNNING": "ExecutionsStarted",
     "SUCCEEDED": "ExecutionsSucceeded",
     "FAILED": "ExecutionsFailed",
@@ -210,7 +211,7 @@ class CloudWatchTwin:
     # -- publishing ---------------------------------------------------------------------------
     def execution_status(self, execution: Any, status: str) -> None:
         """Step Functions' metric for one execution status change, at this virtual time."""
-        name = _STATUS_METRICS.get(status)
+        name = STATUS_METRICS.get(status)
         if name is None:
             return
         self.put(

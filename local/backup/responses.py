@@ -10,6 +10,9 @@ cites the fact it models (docs/aws-facts.md):
 - ListCopyJobs and ListRecoveryPointsByBackupVault take AWS's filters, newest first, paged.
   With `listing_lag`, a job that finished (or a point completed) less than that long ago is
   not listed yet, though DescribeCopyJob and DescribeRecoveryPoint already show it.
+- DescribeRecoveryPoint: with `describe_lag`, a copy that landed in its destination vault
+  less than that long ago is not found yet (ResourceNotFoundException), as eventual
+  consistency would show it (§T.3).
 - UpdateRecoveryPointLifecycle: continuous points and locked vaults refuse it; fields left out
   become null; no cold change once cold (§B.4). A DeleteAfterDays shorter than the point's age
   expires it now, and it is deleted within 8 hours (§B.5).
@@ -161,12 +164,15 @@ class BackupApi:
         # How long a finished job or a new recovery point stays out of the list operations
         # while Describe* already shows it (docs/aws-facts.md §T.3). 0: lists are current.
         self.listing_lag = timedelta(0)
+        # How long a copy that completed stays unknown to DescribeRecoveryPoint in its
+        # destination vault (docs/aws-facts.md §T.3). 0: it is found at once.
+        self.describe_lag = timedelta(0)
 
-    def _listed(self, finished: datetime | None) -> bool:
-        """Whether something that finished then shows in a list yet (see `listing_lag`)."""
-        if not self.listing_lag or finished is None:
+    def _caught_up(self, finished: datetime | None, lag: timedelta) -> bool:
+        """Whether something that finished then is seen yet by a read that lags by `lag`."""
+        if not lag or finished is None:
             return True
-        return finished <= self.clock.now() - self.listing_lag
+        return finished <= self.clock.now() - lag
 
     def validate(self, lifecycle: dict[str, Any] | None) -> None:
         validate_lifecycle(lifecycle, lone_cold_minus_one=self.accept_cold_minus_one)
@@ -272,7 +278,7 @@ class BackupApi:
                 for j in candidates
                 if j.kind == "copy"
                 and (j.account, j.region) == (account, region)
-                and self._listed(j.completion_date)
+                and self._caught_up(j.completion_date, self.listing_lag)
             ]
         selected = [j for j in jobs if _passes(j, p, _COPY_JOB_FILTERS)]
         selected.sort(key=lambda j: (j.creation_date, j.job_id), reverse=True)
@@ -286,6 +292,12 @@ class BackupApi:
             point = self.store.point_in_vault(
                 account, region, p["BackupVaultName"], p["RecoveryPointArn"]
             )
+            if point.source_backup_vault_arn and not self._caught_up(
+                point.completion_date, self.describe_lag
+            ):
+                raise not_found(
+                    f"Recovery point {point.arn} not found in backup vault {point.vault_name}"
+                )
             return point.describe(self.clock.now())
 
     def api_list_recovery_points_by_backup_vault(
@@ -299,7 +311,7 @@ class BackupApi:
                 for pt in self.store.points.values()
                 if (pt.account, pt.region, pt.vault_name) == (account, region, p["BackupVaultName"])
                 and not pt.deleted
-                and self._listed(pt.completion_date)
+                and self._caught_up(pt.completion_date, self.listing_lag)
             ]
         points = [pt for pt in points if _passes(pt, p, _POINT_FILTERS)]
         points.sort(key=lambda pt: (pt.creation_date, pt.arn), reverse=True)

@@ -99,6 +99,7 @@ class BackupTwin:
     outbound_copy_limit = _OnPart("scheduler")
     accept_cold_minus_one = _OnPart("api")
     listing_lag = _OnPart("api")
+    describe_lag = _OnPart("api")
     dynamodb_advanced_features = _OnPart("store")
 
     def __init__(

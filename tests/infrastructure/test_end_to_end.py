@@ -35,8 +35,7 @@ from local.accounts import (
     RESOURCE_ACCOUNT,
     SECOND_RESOURCE_ACCOUNT,
 )
-from local.backup.exceptions import not_found
-from local.cloudwatch import _STATUS_METRICS, STATES_NAMESPACE
+from local.cloudwatch import STATES_NAMESPACE, STATUS_METRICS
 from local.twin import Twin
 from tasks.metrics import NAMESPACE, PUBLISHED
 from tests.infrastructure.conftest import (
@@ -152,30 +151,6 @@ def next_period(moment: datetime) -> datetime:
     return datetime.fromtimestamp(seconds + 1, UTC)
 
 
-@contextlib.contextmanager
-def copies_unreadable_for(twin: Twin, lag: timedelta) -> Iterator[None]:
-    """DescribeRecoveryPoint in the backup account does not find a copy completed less than
-    `lag` ago (ResourceNotFoundException), as a list does under `listing_lag`.
-
-    AWS does not say how soon a new copy can be read in its vault (docs/aws-facts.md §T.3);
-    the twin's `listing_lag` delays only the lists, so this wraps its DescribeRecoveryPoint.
-    """
-    api = twin.backup.api
-    describe = api.api_describe_recovery_point
-
-    def lagging(account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-        point = twin.backup.points.get(params.get("RecoveryPointArn", ""))
-        completed = None if point is None else point.completion_date
-        if account == BACKUP_ACCOUNT and completed and twin.clock.now() - completed < lag:
-            raise not_found(f"Recovery point {params['RecoveryPointArn']} not found")
-        result: dict[str, Any] = describe(account, region, params)
-        return result
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(api, "api_describe_recovery_point", lagging)
-        yield
-
-
 def live_the_day(twin: Twin) -> Day:
     stack = deploy_quick_start(twin, RESOURCE_ACCOUNT, MAIN_REGION)
     off = deploy(
@@ -245,9 +220,10 @@ def live_the_day(twin: Twin) -> Day:
     twin.backup.listing_lag = LAG
     on_demand_backup(day, LAGGING)
     twin.run_until_quiet()
-    with copies_unreadable_for(twin, LAG):
-        on_demand_backup(day, UNREADABLE)
-        twin.run_until_quiet()
+    twin.backup.describe_lag = LAG
+    on_demand_backup(day, UNREADABLE)
+    twin.run_until_quiet()
+    twin.backup.describe_lag = timedelta(0)
     twin.backup.listing_lag = timedelta(0)
     return day
 
@@ -581,7 +557,7 @@ def test_the_dashboard_names_only_aws_metrics_the_services_publish(
     states = {m for m in named if m[0] == STATES_NAMESPACE}
     published = {
         (STATES_NAMESPACE, name, (("StateMachineArn", machine),))
-        for name in _STATUS_METRICS.values()
+        for name in STATUS_METRICS.values()
     }
     assert states - published == set()
     # What the twin did publish during the day is of that kind.

@@ -415,3 +415,37 @@ def test_with_a_listing_lag_a_finished_copy_is_described_before_it_is_listed(
     assert [j["State"] for j in layout.source.list_copy_jobs()["CopyJobs"]] == ["COMPLETED"]
     listed = destination.list_recovery_points_by_backup_vault(BackupVaultName=VAULT)
     assert [p["RecoveryPointArn"] for p in listed["RecoveryPoints"]] == [copy]
+
+
+def test_with_a_describe_lag_a_copy_is_not_found_in_its_destination_until_the_lag_is_over(
+    layout: Layout, twin: Twin
+) -> None:
+    """docs/aws-facts.md §T.3: a point that has just landed may not be readable at once;
+    `describe_lag` plays that for copies (0 by default), while the original stays readable."""
+    point = layout.backed_up()
+    twin.backup.describe_lag = timedelta(minutes=5)
+    job_id = layout.start_copy(point)["CopyJobId"]
+    layout.run(twin.backup.copy_duration)
+
+    done = layout.copy_job(job_id)
+    assert done["State"] == "COMPLETED"
+    destination = layout.backup_client(BACKUP_REGION)
+    copy = done["DestinationRecoveryPointArn"]
+    code, message, _ = error_of(
+        destination.describe_recovery_point, BackupVaultName=VAULT, RecoveryPointArn=copy
+    )
+    assert code == "ResourceNotFoundException"
+    assert copy in message
+    assert layout.source.describe_recovery_point(BackupVaultName=VAULT, RecoveryPointArn=point)
+
+    readable_at = done["CompletionDate"] + twin.backup.describe_lag
+    layout.run(readable_at - timedelta(seconds=1) - twin.clock.now())
+    assert (
+        error_of(destination.describe_recovery_point, BackupVaultName=VAULT, RecoveryPointArn=copy)[
+            0
+        ]
+        == "ResourceNotFoundException"
+    )
+    layout.run(timedelta(seconds=1))
+    described = destination.describe_recovery_point(BackupVaultName=VAULT, RecoveryPointArn=copy)
+    assert described["Status"] == "COMPLETED"

@@ -22,6 +22,10 @@ constraints, and cannot attach the public Powertools layer. The twin closes thos
   Powertools from this environment.
 - Templates are parsed once, with libyaml, and cached: stock moto parses a stack's template
   with the pure-Python loader several times, a quarter of a second each for this project's.
+- Each StackSet instance is a stack of its own account and Region, `StackSet-<name>-<uuid>`,
+  which DescribeStacks and ListStackResources answer for there and whose StackId
+  ListStackInstances names; stock moto hides a service-managed instance's stack and makes up
+  its StackId.
 - `organizational_unit()` builds the OU a service-managed StackSet deploys to, holding the
   twin's accounts under their fixed IDs.
 """
@@ -33,6 +37,7 @@ import functools
 import hashlib
 import json
 import re
+import uuid
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -783,9 +788,16 @@ def _install_validation() -> None:
 
 
 def _install_stack_instances() -> None:
-    """A StackSet instance whose stack CloudFormation would refuse (a Rule, an empty stack)
-    fails by itself, as in AWS: OUTDATED with the reason, its operation FAILED; the other
-    instances are made. Stock moto checks nothing per instance."""
+    """Each StackSet instance is a stack of its own account and Region, as in AWS.
+
+    CloudFormation creates it there under the name `StackSet-<name>-<uuid>` (docs/aws-facts.md
+    §E.3): DescribeStacks and ListStackResources answer for it in that account, its exports
+    are that Region's, and ListStackInstances and DescribeStackInstance name its StackId.
+    Stock moto keeps a service-managed instance's stack out of every account and makes up a
+    new StackId at each listing. An instance whose stack CloudFormation would refuse (a Rule,
+    an empty stack) fails by itself: OUTDATED with the reason, no stack and so no StackId, its
+    operation FAILED; the other instances are made.
+    """
     from moto.cloudformation import models as cfn_models
     from moto.cloudformation.exceptions import ValidationError
 
@@ -805,42 +817,60 @@ def _install_stack_instances() -> None:
         parameters: Any,
         permission_model: str,
     ) -> None:
-        self.twin_failure = None
-        if _active:
-            try:
-                check_template(template, parameters or [], _pseudo_of(account_id, region_name))
-            except ValidationError as refused:
-                self.twin_failure = refused.message
-                self.account_id, self.region_name = account_id, region_name
-                self.stackset_id, self.stack_name, self.name = stackset_id, stack_name, name
-                self.template, self.parameters = template, parameters or []
-                self.permission_model, self.stack = permission_model, None
-                return
-        original_init(
-            self,
-            account_id,
-            region_name,
-            stackset_id,
-            stack_name,
-            name,
-            template,
-            parameters,
-            permission_model,
+        if not _active:
+            original_init(
+                self,
+                account_id,
+                region_name,
+                stackset_id,
+                stack_name,
+                name,
+                template,
+                parameters,
+                permission_model,
+            )
+            return
+        self.account_id, self.region_name = account_id, region_name
+        self.stackset_id, self.stack_name, self.name = stackset_id, stack_name, name
+        self.template, self.parameters = template, parameters or []
+        self.permission_model, self.stack, self.twin_failure = permission_model, None, None
+        values = (
+            {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
+            if isinstance(parameters, list)
+            else dict(parameters or {})
         )
+        backend = cfn_models.cloudformation_backends[account_id][region_name]
+        try:
+            # CreateStack in the member account, with its checks (Rules, an empty stack).
+            self.stack = backend.create_stack(
+                name=_instance_stack_name(name, account_id, region_name),
+                template=template,
+                parameters=values,
+            )
+        except ValidationError as refused:
+            self.twin_failure = refused.message
 
     def to_dict(self: Any) -> dict[str, Any]:
         described: dict[str, Any] = original_to_dict(self)
-        if getattr(self, "twin_failure", None):
+        if not hasattr(self, "twin_failure"):  # made by stock moto, while no twin ran
+            return described
+        if self.stack is None:
+            del described["StackId"]  # CloudFormation refused the stack: there is none
             described.update(
                 Status="OUTDATED",
                 StatusReason=self.twin_failure,
                 StackInstanceStatus={"DetailedStatus": "FAILED"},
             )
+        else:
+            described["StackId"] = self.stack.stack_id
         return described
 
     def delete(self: Any) -> None:
-        if self.stack is not None:
+        if not hasattr(self, "twin_failure"):
             original_delete(self)
+        elif self.stack is not None:
+            backend = cfn_models.cloudformation_backends[self.account_id][self.region_name]
+            backend.delete_stack(self.stack.stack_id)
 
     instance_class.__init__ = init  # type: ignore[method-assign]
     instance_class.to_dict = to_dict  # type: ignore[method-assign]
@@ -860,11 +890,26 @@ def _install_stack_instances() -> None:
     stack_set_class.create_stack_instances = create_stack_instances  # type: ignore[method-assign]
 
 
+def _instance_stack_name(stack_set: str, account: str, region: str) -> str:
+    """`StackSet-<name>-<uuid>`, the name of an instance's stack (docs/aws-facts.md §E.3).
+
+    AWS's UUID is random. Here it comes from the StackSet, the place and how many instances
+    of that StackSet the place had in this twin's life, so that two twins name the same
+    instance alike, and with it every resource name derived from the stack name
+    (`_install_resource_names`).
+    """
+    _instance_stacks[(stack_set, account, region)] += 1
+    seed = f"{stack_set}/{account}/{region}/{_instance_stacks[(stack_set, account, region)]}"
+    digest = hashlib.sha256(seed.encode()).digest()[:16]
+    return f"StackSet-{stack_set}-{uuid.UUID(bytes=digest, version=4)}"
+
+
 _INSTALLED = False
 _active = False
 
 
 _generated_names: Counter[tuple[str, str]] = Counter()
+_instance_stacks: Counter[tuple[str, str, str]] = Counter()
 
 
 def activate(active: bool) -> None:
@@ -872,6 +917,7 @@ def activate(active: bool) -> None:
     global _active
     _active = active
     _generated_names.clear()
+    _instance_stacks.clear()
 
 
 def _install_resource_names() -> None:

@@ -9,8 +9,8 @@ template itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -89,7 +89,7 @@ def describe_stack(twin: Twin, account: str, region: str, name: str = STACK_NAME
         twin,
         account,
         region,
-        name,
+        described["StackName"],  # `name` may be a StackId
         status=described["StackStatus"],
         outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])},
         resources={
@@ -144,52 +144,24 @@ def deploy_everywhere(
 # -- StackSets ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def stack_set_instances_as_stacks() -> Iterator[None]:
-    """While inside, each service-managed StackSet instance is a stack in its own account.
-
-    In AWS, ListStackInstances names each instance's StackId, and DescribeStacks answers for
-    it in the instance's account (docs/aws-facts.md §E.3), which is how the operator command
-    finds the state machine of every instance. Stock moto hides those stacks and makes up a
-    new StackId at every listing; inside this block each instance made is registered in its
-    account's CloudFormation under the StackId that ListStackInstances reports.
-    """
-    from moto.cloudformation import models
-
-    instance_class = models.StackInstance
-    original_init, original_to_dict = instance_class.__init__, instance_class.to_dict
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        if self.stack is not None:  # None: the twin failed this instance (its reason is kept)
-            backend = models.cloudformation_backends[self.account_id][self.region_name]
-            backend.stacks.setdefault(self.stack.stack_id, self.stack)
-
-    def to_dict(self: Any) -> dict[str, Any]:
-        described: dict[str, Any] = original_to_dict(self)
-        if self.stack is not None:
-            described["StackId"] = self.stack.stack_id
-        return described
-
-    instance_class.__init__ = init  # type: ignore[method-assign]
-    instance_class.to_dict = to_dict  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        instance_class.__init__ = original_init  # type: ignore[method-assign]
-        instance_class.to_dict = original_to_dict  # type: ignore[method-assign]
+# The twin's StackSet instances are stacks of their own accounts now (docs/twin.md §4), so
+# there is nothing left to patch; this name stays only while the demo still enters it.
+stack_set_instances_as_stacks = nullcontext
 
 
 def stack_set_instances(
     twin: Twin, administrator: str, region: str, name: str = STACK_NAME
 ) -> list[Stack]:
-    """Every instance of the StackSet `name`, described as a stack in its account and Region.
-
-    Needs the instances to have been made inside `stack_set_instances_as_stacks()`.
-    """
+    """Every instance of the StackSet `name` that has a stack, described as CloudFormation
+    describes it in the instance's account and Region, under the StackId ListStackInstances
+    names (docs/aws-facts.md §E.3)."""
     cfn = twin.client("cloudformation", administrator, region)
     listed = cfn.list_stack_instances(StackSetName=name)["Summaries"]
     return sorted(
-        (describe_stack(twin, i["Account"], i["Region"], i["StackId"]) for i in listed),
+        (
+            describe_stack(twin, i["Account"], i["Region"], i["StackId"])
+            for i in listed
+            if "StackId" in i
+        ),
         key=lambda s: (s.account, s.region),
     )

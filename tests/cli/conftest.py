@@ -162,29 +162,9 @@ TEMPLATES_BUCKET = "org-templates"
 
 
 @pytest.fixture
-def stack_set_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each service-managed StackSet instance is a stack in its account, as in AWS.
-
-    In AWS, ListStackInstances names each instance's StackId, and DescribeStacks answers for it
-    in the instance's account (aws-facts.md §E.3). moto keeps those stacks hidden and makes up
-    the StackId, so here every instance's stack is registered in its account's CloudFormation
-    under the StackId that ListStackInstances reports. (Twin gap: belongs in local/.)
-    """
-    from moto.cloudformation import models
-
-    original_init = models.StackInstance.__init__
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        backend = models.cloudformation_backends[self.account_id][self.region_name]
-        backend.stacks.setdefault(self.stack.stack_id, self.stack)
-
-    def to_dict(self: Any) -> dict[str, Any]:
-        return {**original_to_dict(self), "StackId": self.stack.stack_id}
-
-    original_to_dict = models.StackInstance.to_dict
-    monkeypatch.setattr(models.StackInstance, "__init__", init)
-    monkeypatch.setattr(models.StackInstance, "to_dict", to_dict)
+def stack_set_stacks() -> None:
+    """Nothing to set up: the twin's StackSet instances are stacks of their own accounts
+    (docs/twin.md §4). Kept while tests still request it by name."""
 
 
 def deploy_organization(twin: Twin, *, operator_role: bool = True) -> str:

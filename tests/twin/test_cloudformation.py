@@ -8,11 +8,13 @@ Region; each instance succeeds or fails on its own).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from local.accounts import BACKUP_ACCOUNT, MAIN_REGION, RESOURCE_ACCOUNT
+from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
+from local.cloudformation import organizational_unit
 from local.twin import Twin
 from tests.twin.helpers import error_of
 
@@ -101,8 +103,96 @@ def test_a_stack_set_instance_with_nothing_to_create_fails_alone(twin: Twin) -> 
         "FAILED",
     )
     assert "At least one Resources member" in failed["StatusReason"]
+    assert "StackId" not in failed  # CloudFormation refused the stack: there is none
     described = cfn.describe_stack_set_operation(StackSetName="Queues", OperationId=operation)
     assert described["StackSetOperation"]["Status"] == "FAILED"
+
+
+# A queue named by CloudFormation after the stack, and its URL as an output.
+QUEUE_TEMPLATE = json.dumps(
+    {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"QueueUrl": {"Value": {"Ref": "Queue"}}},
+    }
+)
+MANAGEMENT_ACCOUNT = "123456789012"
+INSTANCE_STACK_ID = re.compile(
+    r"arn:aws:cloudformation:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):stack/"
+    r"(?P<name>StackSet-Queues-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
+)
+
+
+def test_each_stack_set_instance_is_a_stack_of_its_own_account_and_region(twin: Twin) -> None:
+    """docs/aws-facts.md §E.3: a service-managed StackSet deploys one stack, named
+    StackSet-<name>-<uuid>, per account and Region of its OUs; there DescribeStacks and
+    ListStackResources answer for it, and ListStackInstances names its StackId."""
+    places = {
+        (a, r) for a in (RESOURCE_ACCOUNT, BACKUP_ACCOUNT) for r in (MAIN_REGION, BACKUP_REGION)
+    }
+    unit = organizational_unit(MANAGEMENT_ACCOUNT, [RESOURCE_ACCOUNT, BACKUP_ACCOUNT])
+    cfn = twin.client("cloudformation", MANAGEMENT_ACCOUNT, MAIN_REGION)
+    cfn.create_stack_set(
+        StackSetName="Queues", TemplateBody=QUEUE_TEMPLATE, PermissionModel="SERVICE_MANAGED"
+    )
+    cfn.create_stack_instances(
+        StackSetName="Queues",
+        DeploymentTargets={"OrganizationalUnitIds": [unit]},
+        Regions=[MAIN_REGION, BACKUP_REGION],
+    )
+
+    listed = cfn.list_stack_instances(StackSetName="Queues")["Summaries"]
+    assert {(i["Account"], i["Region"]) for i in listed} == places
+    assert cfn.list_stack_instances(StackSetName="Queues")["Summaries"] == listed
+    assert len({i["StackId"] for i in listed}) == len(places)
+    for instance in listed:
+        account, region, stack_id = instance["Account"], instance["Region"], instance["StackId"]
+        match = INSTANCE_STACK_ID.match(stack_id)
+        assert match is not None, stack_id
+        assert (match["account"], match["region"]) == (account, region)
+        described = cfn.describe_stack_instance(
+            StackSetName="Queues", StackInstanceAccount=account, StackInstanceRegion=region
+        )["StackInstance"]
+        assert described["StackId"] == stack_id
+
+        there = twin.client("cloudformation", account, region)
+        (by_id,) = there.describe_stacks(StackName=stack_id)["Stacks"]
+        (by_name,) = there.describe_stacks(StackName=match["name"])["Stacks"]
+        assert by_id == by_name
+        assert (by_id["StackName"], by_id["StackStatus"]) == (match["name"], "CREATE_COMPLETE")
+        (queue_url,) = twin.client("sqs", account, region).list_queues()["QueueUrls"]
+        assert by_id["Outputs"][0]["OutputValue"] == queue_url
+        assert f"/{account}/{match['name']}-Queue-" in queue_url
+        (resource,) = there.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
+        assert (resource["LogicalResourceId"], resource["PhysicalResourceId"]) == (
+            "Queue",
+            queue_url,
+        )
+    # The administrator's own CloudFormation holds the StackSet, not its instances' stacks.
+    assert cfn.describe_stacks()["Stacks"] == []
+
+
+def test_deleting_a_stack_set_instance_deletes_its_stack(twin: Twin) -> None:
+    """docs/aws-facts.md §E.3: without RetainStacks, the instance's stack goes with it."""
+    cfn = twin.client("cloudformation", MANAGEMENT_ACCOUNT, MAIN_REGION)
+    cfn.create_stack_set(StackSetName="Queues", TemplateBody=QUEUE_TEMPLATE)
+    cfn.create_stack_instances(
+        StackSetName="Queues", Accounts=[RESOURCE_ACCOUNT], Regions=[MAIN_REGION]
+    )
+    (instance,) = cfn.list_stack_instances(StackSetName="Queues")["Summaries"]
+    match = INSTANCE_STACK_ID.match(instance["StackId"])
+    assert match is not None, instance["StackId"]
+
+    cfn.delete_stack_instances(
+        StackSetName="Queues",
+        Accounts=[RESOURCE_ACCOUNT],
+        Regions=[MAIN_REGION],
+        RetainStacks=False,
+    )
+    there = twin.client("cloudformation", RESOURCE_ACCOUNT, MAIN_REGION)
+    (deleted,) = there.describe_stacks(StackName=instance["StackId"])["Stacks"]
+    assert deleted["StackStatus"] == "DELETE_COMPLETE"
+    assert error_of(there.describe_stacks, StackName=match["name"])[0] == "ValidationError"
+    assert cfn.list_stack_instances(StackSetName="Queues")["Summaries"] == []
 
 
 POWERTOOLS = "/aws/service/powertools/python/arm64/python3.13/latest"

@@ -9,13 +9,18 @@ originals that still lack a verified copy or a due cut (judged by the workflow's
 tasks/needs.py, as the scheduled reconciliation judges them), the error queue's depth and the
 state of the stack's alarms. Then the organization's totals and its oldest stuck backup.
 Unreachable accounts are listed by name. Read-only.
+
+A failed (or timed out, or aborted) execution is resolved when a later execution about the same
+backup SUCCEEDED: a re-run, a backfill or the reconciliation's "Backup Needs Finishing" event
+names the recovery point in resources[0] as AWS Backup's events do. It is shown with the
+execution that finished it but is no problem; only unresolved ones make the exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +34,13 @@ from backup_events.fleet import Finding, Result, print_results, run_command
 from backup_events.output import EXIT_FAILED, EXIT_OK, fail
 from backup_events.sessions import Environment
 from backup_events.survey import survey_of
-from backup_events.targets import StateMachine, Target, add_target_arguments, resolve_state_machine
+from backup_events.targets import (
+    StateMachine,
+    Target,
+    add_target_arguments,
+    input_resource,
+    resolve_state_machine,
+)
 from backup_events.times import Window, parse_window
 
 PROGRAM = "backup-events status"
@@ -39,25 +50,48 @@ STUCK = ("start", "attention")  # what tasks/needs.py says an unfinished backup 
 QUEUE_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
 
+@dataclass(frozen=True)
+class Closed:
+    """One execution that ended, and the backup it was about (its input's resources[0])."""
+
+    name: str
+    status: str
+    started: datetime
+    recovery_point: str | None
+    error: str | None = None
+
+
 @dataclass
 class PlaceStatus:
     """What one account and Region reports."""
 
     executions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
-    failed: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[Closed] = field(default_factory=list)
+    # Unsuccessful execution -> the later execution of the same backup that SUCCEEDED: a re-run,
+    # a backfill or the reconciliation finished what the failed one left.
+    finished_by: dict[str, str] = field(default_factory=dict)
     stuck: list[dict[str, Any]] = field(default_factory=list)
     originals: int = 0
     error_queue_depth: int | None = None
     alarms: dict[str, str] = field(default_factory=dict)  # name -> StateValue
 
     @property
+    def unresolved(self) -> list[Closed]:
+        return [f for f in self.failed if f.name not in self.finished_by]
+
+    @property
+    def resolved(self) -> list[Closed]:
+        return [f for f in self.failed if f.name in self.finished_by]
+
+    @property
     def problems(self) -> list[str]:
         found = []
         if self.stuck:
             found.append(f"{len(self.stuck)} stuck backup(s)")
-        unsuccessful = sum(self.executions[s] for s in UNSUCCESSFUL)
-        if unsuccessful:
-            found.append(f"{unsuccessful} unsuccessful execution(s)")
+        if self.unresolved:
+            found.append(
+                f"{len(self.unresolved)} unsuccessful execution(s) that no later one finished"
+            )
         if self.error_queue_depth:
             found.append(f"{self.error_queue_depth} message(s) in the error queue")
         alarming = sorted(n for n, s in self.alarms.items() if s == "ALARM")
@@ -65,10 +99,27 @@ class PlaceStatus:
             found.append(f"alarm {', '.join(alarming)} in ALARM")
         return found
 
+    @property
+    def summary(self) -> str:
+        """The place's line: its problems (or all finished), then the failures made good."""
+        made_good = [f"{len(self.resolved)} unsuccessful execution(s) finished by a later one"]
+        return "; ".join((self.problems or ["all finished"]) + (made_good if self.resolved else []))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "executions": self.executions,
-            "failedExecutions": self.failed,
+            "failedExecutions": [
+                {
+                    "name": f.name,
+                    "status": f.status,
+                    "error": f.error,
+                    "started": iso_z(f.started),
+                    "recoveryPointArn": f.recovery_point,
+                    "finishedBy": self.finished_by.get(f.name),
+                }
+                for f in self.failed
+            ],
+            "unsuccessful": {"resolved": len(self.resolved), "unresolved": len(self.unresolved)},
             "originals": self.originals,
             "stuckBackups": self.stuck,
             "errorQueueDepth": self.error_queue_depth,
@@ -79,8 +130,41 @@ class PlaceStatus:
 # -- reading one account and Region ---------------------------------------------------------------
 
 
+def finishers(failed: Sequence[Closed], succeeded: Iterable[Closed]) -> dict[str, str]:
+    """Each failed execution -> the first execution started after it about the same backup
+    that SUCCEEDED (pure).
+
+    `succeeded` comes oldest first and is read only until every failure is matched, so the
+    caller may describe each execution only when it is reached. A failure whose input names no
+    recovery point cannot be matched.
+    """
+    waiting = [f for f in failed if f.recovery_point is not None]
+    found: dict[str, str] = {}
+    for success in succeeded if waiting else ():
+        for failure in list(waiting):
+            same = failure.recovery_point == success.recovery_point
+            if same and success.started > failure.started:
+                found[failure.name] = success.name
+                waiting.remove(failure)
+        if not waiting:
+            break
+    return found
+
+
+def _closed(sfn: Any, execution: dict[str, Any], outcome: str, started: datetime) -> Closed:
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    return Closed(
+        str(execution["name"]),
+        outcome,
+        started,
+        input_resource(described.get("input")),
+        described.get("error"),
+    )
+
+
 def count_executions(sfn: Any, state_machine_arn: str, window: Window) -> PlaceStatus:
     status = PlaceStatus()
+    succeeded: list[tuple[datetime, dict[str, Any]]] = []
     for outcome in OUTCOMES:
         for execution in listed(sfn, state_machine_arn, outcome):
             started = aware(execution.get("startDate"))
@@ -90,15 +174,20 @@ def count_executions(sfn: Any, state_machine_arn: str, window: Window) -> PlaceS
                 break  # newest first: the rest started before the window
             status.executions[outcome] += 1
             if outcome in UNSUCCESSFUL:
-                described = sfn.describe_execution(executionArn=execution["executionArn"])
-                status.failed.append(
-                    {
-                        "name": str(execution["name"]),
-                        "status": outcome,
-                        "error": described.get("error"),
-                        "started": iso_z(started),
-                    }
-                )
+                status.failed.append(_closed(sfn, execution, outcome, started))
+            elif outcome == "SUCCEEDED":
+                succeeded.append((started, execution))
+
+    def later_successes() -> Iterator[Closed]:
+        # Only those that started after the first failure can have finished one; each input is
+        # read (DescribeExecution) only when `finishers` gets to it.
+        first = min(f.started for f in status.failed)
+        for started, execution in sorted(succeeded, key=lambda s: (s[0], s[1]["name"])):
+            if started > first:
+                yield _closed(sfn, execution, "SUCCEEDED", started)
+
+    if status.failed:
+        status.finished_by = finishers(status.failed, later_successes())
     return status
 
 
@@ -166,9 +255,10 @@ def print_place(status: PlaceStatus, state_machine: StateMachine, console: Conso
     console.print(f"State machine {state_machine.arn}")
     console.print(f"  executions: {counts}")
     for failed in status.failed:
+        finisher = status.finished_by.get(failed.name)
         console.print(
-            f"  {failed['status']} execution {failed['name']} ({failed['error'] or 'no error'}), "
-            f"started {failed['started']}"
+            f"  {failed.status} execution {failed.name} ({failed.error or 'no error'}), "
+            f"started {iso_z(failed.started)}" + (f", finished by {finisher}" if finisher else "")
         )
     console.print(f"  originals surveyed: {status.originals}, stuck: {len(status.stuck)}")
     for stuck in status.stuck:
@@ -187,6 +277,7 @@ def print_place(status: PlaceStatus, state_machine: StateMachine, console: Conso
 
 def totals(results: Sequence[Result]) -> dict[str, Any]:
     executions = dict.fromkeys(OUTCOMES, 0)
+    unsuccessful = {"resolved": 0, "unresolved": 0}
     stuck: list[dict[str, Any]] = []
     depth = 0
     alarming: list[str] = []
@@ -194,6 +285,8 @@ def totals(results: Sequence[Result]) -> dict[str, Any]:
         data = result.data
         for outcome, n in (data.get("executions") or {}).items():
             executions[outcome] += n
+        for kind, n in (data.get("unsuccessful") or {}).items():
+            unsuccessful[kind] += n
         for item in data.get("stuckBackups") or []:
             stuck.append({**item, "account": result.target.account, "region": result.target.region})
         depth += data.get("errorQueueDepth") or 0
@@ -205,6 +298,7 @@ def totals(results: Sequence[Result]) -> dict[str, Any]:
     oldest = min(stuck, key=lambda s: s["created"] or "~", default=None)
     return {
         "executions": executions,
+        "unsuccessful": unsuccessful,
         "stuckBackups": len(stuck),
         "errorQueueDepth": depth,
         "alarmsInAlarm": alarming,
@@ -246,6 +340,12 @@ def report(results: list[Result], console: Console, *, as_json: bool) -> int:
     table = Table(title="Organization", title_justify="left", show_header=False)
     executions = ", ".join(f"{n} {s}" for s, n in overall["executions"].items())
     table.add_row("executions", executions)
+    unsuccessful = overall["unsuccessful"]
+    table.add_row(
+        "unsuccessful executions",
+        f"{unsuccessful['unresolved']} that no later one finished, "
+        f"{unsuccessful['resolved']} finished by a later one",
+    )
     table.add_row("stuck backups", str(overall["stuckBackups"]))
     table.add_row("error queue messages", str(overall["errorQueueDepth"]))
     table.add_row("alarms in ALARM", ", ".join(overall["alarmsInAlarm"]) or "none")
@@ -269,9 +369,11 @@ DESCRIPTION = (
     "alarms' state; then the organization's totals and its oldest stuck backup. Read-only."
 )
 EPILOG = (
-    "Exit codes: 0 all is well; 1 a backup is stuck, an execution failed, a message waits in "
-    "an error queue, an alarm is in ALARM, or an account could not be reached; 2 usage or "
-    "configuration error."
+    "An execution that failed, timed out or was aborted is resolved when a later execution of "
+    "the same backup (the same recovery point) SUCCEEDED: it is shown, with the execution that "
+    "finished it, but is no problem. Exit codes: 0 all is well; 1 a backup is stuck, an "
+    "execution failed and no later one finished its backup, a message waits in an error queue, "
+    "an alarm is in ALARM, or an account could not be reached; 2 usage or configuration error."
 )
 
 
@@ -312,11 +414,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             now=now,
         )
         print_place(status, state_machine, console)
-        problems = status.problems
         return Finding(
-            EXIT_FAILED if problems else EXIT_OK,
-            "; ".join(problems) or "all finished",
-            status.to_json(),
+            EXIT_FAILED if status.problems else EXIT_OK, status.summary, status.to_json()
         )
 
     return run_command(

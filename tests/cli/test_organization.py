@@ -204,5 +204,14 @@ def test_rerun_and_backfill_across_the_organization_plan_first_and_act_with_appl
         assert twin.backup.points[point].lifecycle == {"DeleteAfterDays": 8}
     capsys.readouterr()
     assert backup_events(twin, "status", *ORGANIZATION, "--json") == 1  # still unreachable
-    totals = json.loads(capsys.readouterr().out)["totals"]
+    report = json.loads(capsys.readouterr().out)
+    totals = report["totals"]
     assert (totals["stuckBackups"], totals["oldestStuckBackup"]) == (0, None)
+    # The failure stays in the history, shown with the re-run that finished its backup.
+    assert totals["unsuccessful"] == {"resolved": 1, "unresolved": 0}
+    (there,) = [p for p in report["places"] if p.get("failedExecutions")]
+    (failure,) = there["failedExecutions"]
+    assert failure["name"] == troubles.failed_execution
+    assert failure["recoveryPointArn"] == troubles.failed_point
+    assert failure["finishedBy"] in {e["name"] for e in executions(machine)}
+    assert "-rerun-" in failure["finishedBy"]

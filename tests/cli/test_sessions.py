@@ -50,7 +50,7 @@ def counted(twin: Twin) -> tuple[AwsSessions, CountingClients]:
 
 
 def test_an_organization_wide_command_makes_each_client_once_and_a_repeat_makes_none(
-    twin: Twin, stack_set_stacks: None, capsys: pytest.CaptureFixture[str]
+    twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deploy_organization(twin)
     sessions, clients = counted(twin)
@@ -67,7 +67,7 @@ def test_an_organization_wide_command_makes_each_client_once_and_a_repeat_makes_
     assert clients.made == first
 
 
-def test_each_account_and_region_gets_its_own_client(twin: Twin, stack_set_stacks: None) -> None:
+def test_each_account_and_region_gets_its_own_client(twin: Twin) -> None:
     deploy_organization(twin)
     sessions, clients = counted(twin)
     mine = sessions.clients(None, None)

@@ -8,6 +8,8 @@ reported by name; the run goes on with the others and its exit code says somethi
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -77,6 +79,10 @@ def _run_one(
         return Result(target, "failed", EXIT_FAILED, str(error), buffered(console))
     except botocore.exceptions.ClientError as error:
         return Result(target, "failed", EXIT_FAILED, f"AWS refused: {error_text(error)}", "")
+    return _result(target, found, console)
+
+
+def _result(target: Target, found: Finding, console: Console) -> Result:
     state: State = "ok" if found.code == EXIT_OK else "failed"
     return Result(target, state, found.code, found.summary, buffered(console), found.data)
 
@@ -143,6 +149,62 @@ def exit_code(results: Sequence[Result]) -> int:
 Reporter = Callable[[list[Result], Console], int]
 
 
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document instead of text: each account and Region's result and "
+        "findings, the totals and the exit code",
+    )
+
+
+def summed(results: Sequence[Result], key: str, kinds: Sequence[str]) -> dict[str, int]:
+    """Each place's counts under `key` (kind -> number) added up, every kind named."""
+    total = dict.fromkeys(kinds, 0)
+    for result in results:
+        for kind, n in (result.data.get(key) or {}).items():
+            total[kind] = total.get(kind, 0) + n
+    return total
+
+
+def print_json(results: Sequence[Result], totals: dict[str, Any]) -> int:
+    """One JSON document on stdout, the same shape for every command; returns the exit code.
+
+    places: each account and Region, its result (ok, failed, unreachable, no workflow), its
+    one-line summary and the command's own data; totals: the command's, plus the places that
+    could not be reached or failed; exitCode: what the command exits with.
+    """
+    code = exit_code(results)
+    document = {
+        "places": [
+            {
+                "account": r.target.account,
+                "region": r.target.region,
+                "result": r.state,
+                "summary": r.summary,
+                **r.data,
+            }
+            for r in results
+        ],
+        "totals": {
+            **totals,
+            "unreachable": [
+                {"account": r.target.account, "region": r.target.region, "reason": r.summary}
+                for r in results
+                if r.state == "unreachable"
+            ],
+            "failed": [
+                {"account": r.target.account, "region": r.target.region, "problem": r.summary}
+                for r in results
+                if r.state == "failed"
+            ],
+        },
+        "exitCode": code,
+    }
+    print(json.dumps(document, indent=2, sort_keys=True))
+    return code
+
+
 def run_command(
     program: str,
     args: Any,
@@ -154,9 +216,10 @@ def run_command(
 ) -> int:
     """Resolve the targets and run `work` on each; every setup problem exits 2 with one line.
 
-    One stack (or state machine) prints as it goes, and a problem with it is a configuration
-    error. A StackSet runs every instance (see `run_across`), then `report`, or else
-    `print_results`. The commands read everything they need before they write anything.
+    One stack (or state machine) is a configuration error when it cannot be worked on; without
+    `report` it prints as it goes. A StackSet runs every instance (see `run_across`). Then
+    `report`, or else `print_results`. The commands read everything they need before they
+    write anything.
     """
     try:
         region = check_arguments(args)
@@ -164,13 +227,17 @@ def run_command(
             sessions = env.connect(args.profile, region)
             targets = list_targets(sessions, args, region)
             console = env.console or make_console()
-            if report is None and not is_organization(args):
+            if not is_organization(args):
                 (target,) = targets
                 try:
                     clients = sessions.clients(target.account, args.role)
                 except Unreachable as error:
                     raise ConfigError(str(error)) from error
-                return work(target, clients, console).code
+                if report is None:
+                    return work(target, clients, console).code
+                # Kept for the report, which prints it (text) or leaves it out (--json).
+                kept = buffer_console(console)
+                return report([_result(target, work(target, clients, kept), kept)], console)
             results = run_across(
                 sessions,
                 targets,

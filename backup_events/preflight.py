@@ -1,7 +1,7 @@
 """backup-events preflight: what a copy needs, checked before the first backup fails.
 
     backup-events preflight --stack-name BackupEvents --region us-east-1
-    backup-events preflight --stack-set BackupEvents --region us-east-1
+    backup-events preflight --stack-set BackupEvents --region us-east-1 [--json]
 
 Most copy failures are configuration found days later in a failed copy job. For each account
 and Region of a stack or StackSet this reads (never writes) what AWS Backup needs to copy the
@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from backup_events.aws import ClientFactory, ConfigError, aware, error_code, error_text, pages
-from backup_events.fleet import Finding, run_command
+from backup_events.fleet import Finding, Result, add_json_argument, print_json, run_command, summed
 from backup_events.output import EXIT_FAILED, EXIT_OK, fail
 from backup_events.sessions import Environment, Sessions, Unreachable
 from backup_events.survey import settings_from_stack
@@ -48,6 +48,7 @@ COPY_ACTION = "backup:CopyIntoBackupVault"
 RECENT_POINTS = 50  # recovery points whose keys are checked, the newest first
 # error: a copy would fail; warning: this check cannot tell; ok: as a copy needs it.
 Severity = Literal["error", "warning", "ok"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "ok")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class Check:
     resource: str
     problem: str
     fix: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        # The names of the printed table's columns.
+        return {
+            "severity": self.severity,
+            "resource": self.resource,
+            "finding": self.problem,
+            "fix": self.fix or None,
+        }
 
 
 # -- pure checks ----------------------------------------------------------------------------------
@@ -429,6 +439,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"check the keys of the newest {RECENT_POINTS} recovery points created since "
         "(default: 14d)",
     )
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
@@ -448,9 +459,21 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             since=since,
         )
         print_checks(checks, state_machine, console)
-        errors = [c for c in checks if c.severity == "error"]
-        warnings = [c for c in checks if c.severity == "warning"]
-        summary = f"{len(errors)} problem(s), {len(warnings)} warning(s)"
-        return Finding(EXIT_FAILED if errors else EXIT_OK, summary)
+        counts = {s: sum(1 for c in checks if c.severity == s) for s in SEVERITIES}
+        summary = f"{counts['error']} problem(s), {counts['warning']} warning(s)"
+        return Finding(
+            EXIT_FAILED if counts["error"] else EXIT_OK,
+            summary,
+            {
+                "stateMachineArn": state_machine.arn,
+                "checks": [c.to_json() for c in checks],
+                "severities": counts,
+            },
+        )
 
-    return run_command(PROGRAM, args, env, work, what="Preflight")
+    def as_json(results: list[Result], console: Console) -> int:
+        return print_json(results, {"severities": summed(results, "severities", SEVERITIES)})
+
+    return run_command(
+        PROGRAM, args, env, work, what="Preflight", report=as_json if args.json else None
+    )

@@ -3,6 +3,7 @@
     backup-events rerun --stack-name BackupEvents --region us-east-1 --since 7d   # the plan
     backup-events rerun --stack-name BackupEvents --region us-east-1 --apply      # do it
     backup-events rerun --stack-set BackupEvents --region us-east-1 [--apply]     # organization
+    backup-events rerun --stack-name BackupEvents --region us-east-1 --json       # for scripts
 
 Finds the FAILED, TIMED_OUT and ABORTED executions that started in the window, groups them by
 the recovery point their input names (the event's resources[0]), and acts on at most one per
@@ -36,9 +37,17 @@ import botocore.exceptions
 from rich.console import Console
 from rich.table import Table
 
-from backup_events.aws import ClientFactory, ConfigError, aware, digest, error_code, error_text
+from backup_events.aws import (
+    ClientFactory,
+    ConfigError,
+    aware,
+    digest,
+    error_code,
+    error_text,
+    iso_z,
+)
 from backup_events.executions import fail_state_of, listed, running_points, status_of
-from backup_events.fleet import Finding, run_command
+from backup_events.fleet import Finding, Result, add_json_argument, print_json, run_command, summed
 from backup_events.output import Outcome, Report, add_apply_argument, fail, progress
 from backup_events.sessions import Environment
 from backup_events.targets import (
@@ -63,6 +72,7 @@ _NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_-]")
 # skip: nothing to do (done before, hopeless, or another execution acts for the point);
 # unable: a person must look at it.
 Action = Literal["redrive", "start", "skip", "unable"]
+ACTIONS: tuple[Action, ...] = ("redrive", "start", "skip", "unable")
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,40 @@ class RerunReport(Report[RerunPlan]):
     @property
     def state_machine_arn(self) -> str:
         return self.target
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan, one item per unsuccessful execution, and with --apply what each got."""
+        outcomes = {o.plan.execution.arn: o for o in self.outcomes}
+
+        def item(planned: RerunPlan) -> dict[str, Any]:
+            e, outcome = planned.execution, outcomes.get(planned.execution.arn)
+            return {
+                "name": e.name,
+                "executionArn": e.arn,
+                "status": e.status,
+                "error": e.error,
+                "started": iso_z(e.start),
+                "recoveryPointArn": e.recovery_point,
+                "action": planned.action,
+                "reason": planned.reason,
+                "newName": planned.new_name,
+                "outcome": None
+                if outcome is None
+                else {
+                    "ok": outcome.ok,
+                    "detail": outcome.detail,
+                    "executionArn": outcome.execution_arn,
+                },
+            }
+
+        return {
+            "stateMachineArn": self.state_machine_arn,
+            "window": {"since": iso_z(self.window.since), "until": iso_z(self.window.until)},
+            "applied": self.applied,
+            "plans": [item(p) for p in self.plans],
+            "actions": {action: self.count(action) for action in ACTIONS},
+            "outcomes": {"ok": len(self.outcomes) - len(self.failed), "failed": len(self.failed)},
+        }
 
 
 # -- pure planning --------------------------------------------------------------------------------
@@ -427,6 +471,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="always start a new execution, even where a redrive is possible",
     )
     add_apply_argument(parser)
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:
@@ -444,10 +489,19 @@ def run(args: argparse.Namespace, env: Environment) -> int:
             allow_redrive=not args.no_redrive,
             console=console,
         )
-        return Finding(report.exit_code, summary(report))
+        return Finding(report.exit_code, summary(report), report.to_json())
+
+    def as_json(results: list[Result], console: Console) -> int:
+        totals = {
+            "actions": summed(results, "actions", ACTIONS),
+            "outcomes": summed(results, "outcomes", ("ok", "failed")),
+        }
+        return print_json(results, totals)
 
     try:
         window = parse_window(args.since, args.until, now)
     except ConfigError as error:
         return fail(PROGRAM, str(error))
-    return run_command(PROGRAM, args, env, work, what="Re-running")
+    return run_command(
+        PROGRAM, args, env, work, what="Re-running", report=as_json if args.json else None
+    )

@@ -19,7 +19,6 @@ execution that finished it but is no problem; only unresolved ones make the exit
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +29,16 @@ from rich.table import Table
 
 from backup_events.aws import ClientFactory, ConfigError, aware, iso_z, pages
 from backup_events.executions import listed
-from backup_events.fleet import Finding, Result, print_results, run_command
+from backup_events.fleet import (
+    Finding,
+    Result,
+    add_json_argument,
+    exit_code,
+    print_json,
+    print_results,
+    run_command,
+    summed,
+)
 from backup_events.output import EXIT_FAILED, EXIT_OK, fail
 from backup_events.sessions import Environment
 from backup_events.survey import survey_of
@@ -276,17 +284,11 @@ def print_place(status: PlaceStatus, state_machine: StateMachine, console: Conso
 
 
 def totals(results: Sequence[Result]) -> dict[str, Any]:
-    executions = dict.fromkeys(OUTCOMES, 0)
-    unsuccessful = {"resolved": 0, "unresolved": 0}
     stuck: list[dict[str, Any]] = []
     depth = 0
     alarming: list[str] = []
     for result in results:
         data = result.data
-        for outcome, n in (data.get("executions") or {}).items():
-            executions[outcome] += n
-        for kind, n in (data.get("unsuccessful") or {}).items():
-            unsuccessful[kind] += n
         for item in data.get("stuckBackups") or []:
             stuck.append({**item, "account": result.target.account, "region": result.target.region})
         depth += data.get("errorQueueDepth") or 0
@@ -297,45 +299,19 @@ def totals(results: Sequence[Result]) -> dict[str, Any]:
         ]
     oldest = min(stuck, key=lambda s: s["created"] or "~", default=None)
     return {
-        "executions": executions,
-        "unsuccessful": unsuccessful,
+        "executions": summed(results, "executions", OUTCOMES),
+        "unsuccessful": summed(results, "unsuccessful", ("resolved", "unresolved")),
         "stuckBackups": len(stuck),
         "errorQueueDepth": depth,
         "alarmsInAlarm": alarming,
         "oldestStuckBackup": oldest,
-        "unreachable": [
-            {"account": r.target.account, "region": r.target.region, "reason": r.summary}
-            for r in results
-            if r.state == "unreachable"
-        ],
-        "failed": [
-            {"account": r.target.account, "region": r.target.region, "problem": r.summary}
-            for r in results
-            if r.state == "failed"
-        ],
     }
 
 
 def report(results: list[Result], console: Console, *, as_json: bool) -> int:
     overall = totals(results)
-    code = max([EXIT_OK, *(r.code for r in results)])
     if as_json:
-        document = {
-            "places": [
-                {
-                    "account": r.target.account,
-                    "region": r.target.region,
-                    "result": r.state,
-                    "summary": r.summary,
-                    **r.data,
-                }
-                for r in results
-            ],
-            "totals": overall,
-            "exitCode": code,
-        }
-        print(json.dumps(document, indent=2, sort_keys=True))
-        return code
+        return print_json(results, overall)
     print_results(results, console, what="Backup Events status")
     table = Table(title="Organization", title_justify="left", show_header=False)
     executions = ", ".join(f"{n} {s}" for s, n in overall["executions"].items())
@@ -357,7 +333,7 @@ def report(results: list[Result], console: Console, *, as_json: bool) -> int:
             f"{oldest['created']}: {oldest['reason']}",
         )
     console.print(table)
-    return code
+    return exit_code(results)
 
 
 # -- command line ---------------------------------------------------------------------------------
@@ -391,7 +367,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="WHEN",
         help="look for stuck backups created since (default: 35d)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json_argument(parser)
 
 
 def run(args: argparse.Namespace, env: Environment) -> int:

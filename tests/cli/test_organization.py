@@ -172,6 +172,15 @@ def test_preflight_checks_every_reachable_place_and_names_the_unreachable_one(
         assert f"Preflight of {machine}" in out
     assert f"Unreachable: account {SECOND_RESOURCE_ACCOUNT}" in out
 
+    assert backup_events(twin, "preflight", *ORGANIZATION, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    checked = {(p["account"], p["region"]): p for p in report["places"] if "checks" in p}
+    assert set(checked) == {(RESOURCE_ACCOUNT, r) for r in ORGANIZATION_REGIONS}
+    for (_, region), place in checked.items():
+        assert place["stateMachineArn"] == state_machine_in(twin, RESOURCE_ACCOUNT, region)
+    assert {u["account"] for u in report["totals"]["unreachable"]} == {SECOND_RESOURCE_ACCOUNT}
+    assert report["exitCode"] == 1
+
 
 def test_rerun_and_backfill_across_the_organization_plan_first_and_act_with_apply(
     twin: Twin, troubles: Troubles, capsys: pytest.CaptureFixture[str]
@@ -192,6 +201,18 @@ def test_rerun_and_backfill_across_the_organization_plan_first_and_act_with_appl
     assert f"Unreachable: account {SECOND_RESOURCE_ACCOUNT}" in out
     assert len(executions(machine)) == 1
     assert executions(stuck_machine) == []
+    assert backup_events(twin, "rerun", *ORGANIZATION, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    planned = [(p["account"], p["region"], i) for p in report["places"] for i in p.get("plans", [])]
+    ((account, region, item),) = planned
+    assert (account, region) == (RESOURCE_ACCOUNT, BACKUP_REGION)
+    assert (item["name"], item["recoveryPointArn"]) == (
+        troubles.failed_execution,
+        troubles.failed_point,
+    )
+    assert item["action"] == "start"
+    assert report["totals"]["actions"] == {"redrive": 0, "start": 1, "skip": 0, "unable": 0}
+    assert {u["account"] for u in report["totals"]["unreachable"]} == {SECOND_RESOURCE_ACCOUNT}
 
     assert backup_events(twin, "rerun", *ORGANIZATION, "--apply") == 1
     assert backup_events(twin, "backfill", *ORGANIZATION, "--apply") == 1

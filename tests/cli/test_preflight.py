@@ -213,8 +213,8 @@ def deployment(twin: Twin) -> Twin:
     return twin
 
 
-def preflight(twin: Twin, answers: dict[str, dict[str, Callable[..., Any]]]) -> int:
-    argv = ["preflight", "--stack-name", "BackupEvents", "--region", MAIN_REGION]
+def preflight(twin: Twin, answers: dict[str, dict[str, Callable[..., Any]]], *more: str) -> int:
+    argv = ["preflight", "--stack-name", "BackupEvents", "--region", MAIN_REGION, *more]
     return run(twin, argv, sessions=RecordedSessions(twin, answers))
 
 
@@ -226,6 +226,26 @@ def test_a_correct_deployment_passes(deployment: Twin, capsys: pytest.CaptureFix
     assert "FAIL" not in out
     assert "cross-account backup is enabled" in out
     assert "exists and is trusted by backup.amazonaws.com" in out
+
+    assert preflight(deployment, aws_answers(), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    (place,) = report["places"]
+    assert (place["account"], place["region"], place["result"]) == (
+        RESOURCE_ACCOUNT,
+        MAIN_REGION,
+        "ok",
+    )
+    assert place["stateMachineArn"].endswith(":stateMachine:BackupEvents")
+    assert {c["severity"] for c in place["checks"]} == {"ok"}
+    assert {
+        "resource": f"AWS Backup settings of {RESOURCE_ACCOUNT} {MAIN_REGION}",
+        "severity": "ok",
+        "finding": "cross-account backup is enabled",
+        "fix": None,
+    } in place["checks"]
+    assert place["severities"] == {"error": 0, "warning": 0, "ok": len(place["checks"])}
+    assert report["totals"]["severities"] == place["severities"]
+    assert (report["totals"]["unreachable"], report["exitCode"]) == ([], 0)
 
 
 def no_cross_account(twin: Twin) -> dict[str, Any]:
@@ -310,4 +330,16 @@ def test_each_misconfiguration_is_found_with_its_fix_and_fails_the_run(
     failures = [line for line in capsys.readouterr().out.splitlines() if "FAIL" in line]
     assert len(failures) >= 1
     assert any(resource in line and finding in line for line in failures), failures
+
+    # The same finding, and the same exit code, for a script.
+    assert preflight(deployment, answers, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    (place,) = report["places"]
+    errors = [c for c in place["checks"] if c["severity"] == "error"]
+    assert any(resource in c["resource"] and finding in c["finding"] and c["fix"] for c in errors)
+    assert (place["result"], place["severities"]["error"], report["exitCode"]) == (
+        "failed",
+        len(errors),
+        1,
+    )
     assert len(deployment.backup.write_calls()) == writes  # read-only

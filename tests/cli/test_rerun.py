@@ -434,6 +434,40 @@ def test_a_recent_failure_caught_by_the_workflow_is_planned_anew_and_nothing_is_
     assert len(executions_of(twin, machine)) == 1
 
 
+def test_json_carries_the_plan_and_after_apply_what_each_execution_got(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    machine, point, failed = failed_backup(twin, twin.backup.on_copy(fail="Access denied"))
+    new_name = rerun_name(failed["name"], failed["executionArn"])
+    argv = ["rerun", "--state-machine-arn", machine, "--json"]
+    capsys.readouterr()
+
+    assert run(twin, argv) == 0
+    report = json.loads(capsys.readouterr().out)  # one document, and nothing else
+    (place,) = report["places"]
+    assert (place["stateMachineArn"], place["applied"], place["result"]) == (machine, False, "ok")
+    (planned,) = place["plans"]
+    assert planned["name"] == failed["name"]
+    assert (planned["status"], planned["recoveryPointArn"]) == ("FAILED", point)
+    assert (planned["action"], planned["newName"], planned["outcome"]) == ("start", new_name, None)
+    assert planned["reason"].startswith(f"it ended in the Fail state {failed_state(twin, failed)}")
+    assert place["actions"] == {"redrive": 0, "start": 1, "skip": 0, "unable": 0}
+    assert len(executions_of(twin, machine)) == 1  # a dry run still
+
+    assert run(twin, [*argv, "--apply"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (place,) = report["places"]
+    (planned,) = place["plans"]
+    started = {e["name"]: e["executionArn"] for e in executions_of(twin, machine)}
+    assert planned["outcome"] == {
+        "ok": True,
+        "detail": f"started {new_name}",
+        "executionArn": started[new_name],
+    }
+    assert report["totals"]["outcomes"] == {"ok": 1, "failed": 0}
+    assert (place["applied"], report["exitCode"]) == (True, 0)
+
+
 def failed_state(twin: Twin, execution: dict[str, Any]) -> str:
     """The Fail state the execution's history ends in."""
     entered = [
@@ -504,10 +538,18 @@ def test_no_such_state_machine(twin: Twin, capsys: pytest.CaptureFixture[str]) -
     assert f"no state machine {SM_ARN}" in error_line(capsys)
 
 
-def test_no_such_stack(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run(twin, ["rerun", "--stack-name", "Nope", "--region", MAIN_REGION])
+@pytest.mark.parametrize("command", ["rerun", "preflight", "status"])
+@pytest.mark.parametrize("options", [[], ["--json"]])
+def test_no_such_stack(
+    twin: Twin, capsys: pytest.CaptureFixture[str], command: str, options: list[str]
+) -> None:
+    # A single stack that is not there is a configuration error, for a script as for a person.
+    code = run(twin, [command, "--stack-name", "Nope", "--region", MAIN_REGION, *options])
     assert code == 2
-    assert "no stack 'Nope' in us-east-1" in error_line(capsys)
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.startswith(f"backup-events {command}: error: no stack 'Nope' in us-east-1")
+    assert printed.err.count("\n") == 1
 
 
 def test_bad_window(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,6 @@ template itself.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -142,11 +141,6 @@ def deploy_everywhere(
 
 
 # -- StackSets ------------------------------------------------------------------------------------
-
-
-# The twin's StackSet instances are stacks of their own accounts now (docs/twin.md §4), so
-# there is nothing left to patch; this name stays only while the demo still enters it.
-stack_set_instances_as_stacks = nullcontext
 
 
 def stack_set_instances(

@@ -16,8 +16,8 @@ clock, and every operator step is the `backup-events` command's own code.
 5. Nine days pass: the cut originals expire on day 8, the copies stay.
 6. The organization report (`backup-events status` over the StackSet), and in demo-output/:
    report.html (each execution's path on the state machine graph), dashboard.html (the
-   dashboard's figures, from the metrics the tasks published), the tasks' log lines and the
-   commands' full output.
+   dashboard's figures, from the metrics the tasks published), the tasks' log lines, the
+   commands' full output and the --json documents the story takes what it tells from.
 
 The task functions' JSON log lines and metrics never reach the screen: scripts/task_output.py
 keeps them (they go to demo-output/task-logs.jsonl, as CloudWatch Logs would hold them).
@@ -31,9 +31,8 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from html import escape
@@ -44,9 +43,8 @@ import boto3
 from rich.console import Console
 from rich.table import Table
 
-from backup_events.aws import ClientFactory
 from backup_events.main import main as backup_events
-from backup_events.sessions import AwsSessions, Caller, Environment, Sessions
+from backup_events.sessions import AwsSessions, Environment
 from backup_events.templates import OPERATOR_ROLE, template_path
 from local.accounts import (
     BACKUP_ACCOUNT,
@@ -56,12 +54,7 @@ from local.accounts import (
     SECOND_RESOURCE_ACCOUNT,
 )
 from local.cloudformation import organizational_unit
-from local.stacks import (
-    Stack,
-    quick_start_parameters,
-    stack_set_instances,
-    stack_set_instances_as_stacks,
-)
+from local.stacks import Stack, quick_start_parameters, stack_set_instances
 from local.twin import Twin
 from scripts import dashboard
 from scripts.demo_report import Execution, executions, page, table, write_report
@@ -146,70 +139,33 @@ def story_backups() -> list[Backup]:
 
 @dataclass
 class CommandRun:
-    """One run of `backup-events`: what was typed, its exit code and everything it printed."""
+    """One run of `backup-events`: what was typed, its exit code and everything it printed, and
+    for a command the demo reads, the same command's --json document."""
 
     argv: list[str]
     exit_code: int
     output: str
+    document: dict[str, Any] | None = None
 
     @property
     def command_line(self) -> str:
         return "backup-events " + " ".join(self.argv)
 
-    def places_and_lines(self, prefix: str) -> list[tuple[str, str]]:
-        """(account and Region, line) for each printed line that starts with `prefix`, the
-        place taken from the heading the command prints above each target's part."""
-        place, found = "", []
-        for line in self.output.splitlines():
-            heading = re.search(r"─ (\d{12} [a-z0-9-]+) ─", line)
-            if heading:
-                place = heading[1]
-            elif line.startswith(prefix):
-                found.append((place, line.strip()))
-        return found
+    def places(self) -> list[dict[str, Any]]:
+        """The document's places: each account and Region, with what the command found there."""
+        if self.document is None:
+            raise ValueError(f"{self.command_line} was not read as JSON")
+        places: list[dict[str, Any]] = self.document["places"]
+        return places
 
     def failed_checks(self) -> list[tuple[str, str, str, str]]:
-        """preflight's FAIL rows: (place, resource, finding, fix)."""
-        rows = []
-        for place, line in self.places_and_lines("│ FAIL"):
-            _, resource, finding, fix = (cell.strip() for cell in line.strip("│").split("│"))
-            rows.append((place, resource, finding, fix))
-        return rows
-
-
-class ReusedClients:
-    """The operator's sessions, with each client made once and reused.
-
-    `AwsSessions` makes a new boto3 client for every (service, Region) a command asks for;
-    making one costs far more than a call, and boto3 clients are thread-safe. The accounts,
-    roles and answers are the same either way.
-    """
-
-    def __init__(self, sessions: Sessions) -> None:
-        self._sessions = sessions
-        self._made: dict[tuple[str | None, str | None, str, str], Any] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def default_region(self) -> str | None:
-        return self._sessions.default_region
-
-    def caller(self) -> Caller:
-        return self._sessions.caller()
-
-    def clients(self, account: str | None, role: str | None) -> ClientFactory:
-        factory = self._sessions.clients(account, role)
-
-        def make(service: str, region: str) -> Any:
-            key = (account, role, service, region)
-            with self._lock:
-                if key in self._made:
-                    return self._made[key]
-            client = factory(service, region)
-            with self._lock:
-                return self._made.setdefault(key, client)
-
-        return make
+        """preflight's errors, each a check a copy would fail: (place, resource, finding, fix)."""
+        return [
+            (f"{p['account']} {p['region']}", c["resource"], c["finding"], c["fix"] or "-")
+            for p in self.places()
+            for c in p.get("checks", [])
+            if c["severity"] == "error"
+        ]
 
 
 class Operator:
@@ -218,27 +174,42 @@ class Operator:
     def __init__(self, twin: Twin, width: int) -> None:
         self.twin = twin
         self.width = width
-        # The operator's own credentials (the management account), and roles it assumes.
-        self.sessions = ReusedClients(
-            AwsSessions(None, MAIN_REGION, session=boto3.session.Session())
-        )
-        self.runs: list[CommandRun] = []
+        # The operator's own credentials (the management account), and roles it assumes; the
+        # sessions keep the clients they make, so the commands of the story share them.
+        self.sessions = AwsSessions(None, MAIN_REGION, session=boto3.session.Session())
 
-    def __call__(self, *argv: str, width: int | None = None) -> CommandRun:
-        console = Console(file=io.StringIO(), width=width or self.width, color_system=None)
-        code = backup_events(
-            list(argv),
-            Environment(
-                sessions=self.sessions,
-                clock=self.twin.clock.now,
-                sleep=lambda seconds: self.twin.clock.sleep(seconds, "backup-events"),
-                console=console,
-            ),
-        )
+    def __call__(self, *argv: str) -> CommandRun:
+        console = Console(file=io.StringIO(), width=self.width, color_system=None)
+        # --json prints its document on stdout, which while the demo runs is the capture of
+        # the tasks' output (task_output.captured): the command's stdout is kept with its run
+        # instead. The twin is quiet whenever the operator types, so no task prints meanwhile.
+        with redirect_stdout(io.StringIO()) as stdout:
+            code = backup_events(
+                list(argv),
+                Environment(
+                    sessions=self.sessions,
+                    clock=self.twin.clock.now,
+                    sleep=lambda seconds: self.twin.clock.sleep(seconds, "backup-events"),
+                    console=console,
+                ),
+            )
         stream = console.file
         assert isinstance(stream, io.StringIO)
-        run = CommandRun(list(argv), code, stream.getvalue())
-        self.runs.append(run)
+        printed = stdout.getvalue()
+        document = json.loads(printed) if "--json" in argv else None
+        return CommandRun(list(argv), code, stream.getvalue() + printed, document)
+
+    def read(self, *argv: str) -> CommandRun:
+        """The command as the operator reads it, text, with the document its --json prints
+        alongside: the story shows the text and takes what it tells from the document. The
+        commands read are read-only, so both runs see the same twin and end alike."""
+        run = self(*argv)
+        as_json = self(*argv, "--json")
+        if as_json.exit_code != run.exit_code:
+            raise RuntimeError(
+                f"{run.command_line} exited {run.exit_code}, with --json {as_json.exit_code}"
+            )
+        run.document = as_json.document
         return run
 
 
@@ -400,7 +371,7 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
     """The whole story on `twin`; what the tasks print goes to `output` (see main)."""
     start = twin.clock.now()
     story = Story(console, twin, start)
-    operator = Operator(twin, width=600)
+    operator = Operator(twin, width=console.width)
     commands: dict[str, CommandRun] = {}
     twin.backup.copy_duration = timedelta(hours=1)  # AWS takes about an hour per copy here
 
@@ -444,16 +415,28 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
     console.print(executions_table(executions(twin, places)))
 
     story.step("The operator's morning check, over the whole organization:")
-    commands["status-day-0"] = run = operator("status", *ORGANIZATION)
+    commands["status-day-0"] = run = operator.read("status", *ORGANIZATION)
     story.command(run)
-    for place, line in run.places_and_lines("  FAILED") + run.places_and_lines("  STUCK"):
-        story.note(f"  {place}: {shorten(readable(line), 150)}")
+    for place in run.places():
+        where = f"{place['account']} {place['region']}"
+        for failed in place.get("failedExecutions", []):
+            line = (
+                f"{failed['status']} execution {failed['name']} "
+                f"({failed['error'] or 'no error'}), started {failed['started']}"
+            )
+            story.note(f"  {where}: {shorten(line, 150)}")
+        for stuck in place.get("stuckBackups", []):
+            line = (
+                f"STUCK {stuck['recoveryPointArn']} (created {stuck['created']}): "
+                f"{stuck['needs']}: {stuck['reason']}"
+            )
+            story.note(f"  {where}: {shorten(readable(line), 150)}")
 
     story.step("What would make copies fail? The pre-flight check names it, and its fix:")
-    commands["preflight"] = run = operator("preflight", *ORGANIZATION)
+    commands["preflight"] = run = operator.read("preflight", *ORGANIZATION)
     story.command(run)
-    for place, resource, finding, fix in run.failed_checks():
-        story.note(f"  FAIL {place}: {resource}: {finding}")
+    for where, resource, finding, fix in run.failed_checks():
+        story.note(f"  FAIL {where}: {resource}: {finding}")
         story.note(f"       fix: {fix}")
 
     vaults.put_backup_vault_access_policy(BackupVaultName=VAULT, Policy=template_policy)
@@ -462,16 +445,19 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
         "policy again (PutBackupVaultAccessPolicy): copies from every account of the "
         "organization."
     )
-    commands["preflight-after-fix"] = run = operator("preflight", *ORGANIZATION)
+    commands["preflight-after-fix"] = run = operator.read("preflight", *ORGANIZATION)
     story.command(run, "nothing would make a copy fail")
 
     story.step("The operator re-runs what failed, dry run first:")
-    commands["rerun-dry-run"] = run = operator("rerun", *ORGANIZATION)
+    commands["rerun-dry-run"] = run = operator.read("rerun", *ORGANIZATION)
     story.command(run)
-    for place, line in run.places_and_lines("│ "):
-        if "FAILED" in line:
-            cells = [c.strip() for c in line.strip("│").split("│")]
-            story.note(f"  {place}: {cells[1]} ({cells[3]}): {cells[4]}, because {cells[5]}")
+    for place in run.places():
+        for plan in place.get("plans", []):
+            action = f"start {plan['newName']}" if plan["action"] == "start" else plan["action"]
+            story.note(
+                f"  {place['account']} {place['region']}: {plan['name']} "
+                f"({plan['error'] or plan['status']}): {action}, because {plan['reason']}"
+            )
     commands["rerun"] = run = operator("rerun", *ORGANIZATION, "--apply")
     story.command(run)
     twin.run_until_quiet()
@@ -514,14 +500,14 @@ def run_demo(twin: Twin, out: Path, console: Console, output: TaskOutput) -> Dem
         )
 
     story.step("The organization report:")
-    commands["status"] = run = operator(
-        "status", *ORGANIZATION, "--since", "10d", width=console.width
-    )
+    commands["status"] = run = operator("status", *ORGANIZATION, "--since", "10d")
     console.print(f"$ {run.command_line}", highlight=False)
     console.out(run.output, highlight=False, end="")
     console.print(
-        f"(exit {run.exit_code}: the failed execution of day 0 stays in the history, though "
-        "its re-run finished that backup)"
+        f"(exit {run.exit_code}: the execution that failed on day 0 is still listed, finished by "
+        f"its re-run {rerun.name}, which copied and cut the same backup; only a failure that no "
+        "later execution finished would make the exit code 1)",
+        highlight=False,
     )
 
     board = dashboard.build(stacks, output.metrics, days_of(start, twin.clock.now()))
@@ -677,6 +663,9 @@ def write_files(result: DemoResult, out: Path) -> None:
     for name, run in result.commands.items():
         files[name] = out / f"{name}.txt"
         files[name].write_text(f"$ {run.command_line}\n{run.output}\n(exit {run.exit_code})\n")
+        if run.document is not None:
+            files[f"{name}-json"] = out / f"{name}.json"
+            files[f"{name}-json"].write_text(json.dumps(run.document, indent=2) + "\n")
     files["logs"] = out / "task-logs.jsonl"
     files["logs"].write_text("\n".join(result.task_output.lines) + "\n")
     links = ", ".join(
@@ -694,8 +683,8 @@ def write_files(result: DemoResult, out: Path) -> None:
         extra=f"<h2>Each backup at the end</h2>{table(CHECK_COLUMNS, check_rows(result.checks))}"
         f"<h2>The organization report</h2><pre>$ {escape(final.command_line)}\n"
         f"{escape(final.output)}</pre><p>The dashboard's figures: "
-        f'<a href="dashboard.html">dashboard.html</a>. Each command\'s full output and the '
-        f"tasks' log lines: {links}.</p>",
+        f'<a href="dashboard.html">dashboard.html</a>. Each command\'s full output, the --json '
+        f"documents the story read and the tasks' log lines: {links}.</p>",
     )
     files["dashboard"] = out / "dashboard.html"
     days = f"{result.board.days[0]:%Y-%m-%d} to {result.board.days[-1]:%Y-%m-%d}"
@@ -714,7 +703,7 @@ def write_files(result: DemoResult, out: Path) -> None:
 @contextmanager
 def running(out: Path, console: Console) -> Iterator[tuple[Twin, DemoResult]]:
     """The demo run on a fresh twin, which stays up (and its tasks' output captured) inside."""
-    with Twin() as twin, stack_set_instances_as_stacks(), captured(twin) as output:
+    with Twin() as twin, captured(twin) as output:
         yield twin, run_demo(twin, out, console, output)
 
 
@@ -740,7 +729,7 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         f"Written to {args.out}: report.html (each execution on the state machine graph), "
         "dashboard.html (the dashboard's figures), task-logs.jsonl (the tasks' "
         f"{result.task_output.log_records} log lines and {result.task_output.emf_lines} "
-        "metric lines), and each command's full output."
+        "metric lines), each command's full output and the --json documents the story read."
     )
     return 0
 

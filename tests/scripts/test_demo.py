@@ -124,6 +124,19 @@ def test_the_vault_policy_failure_is_found_by_preflight_fixed_and_re_run(ran: Ra
     assert "not allowed to perform backup:CopyIntoBackupVault" in failed.cause_text
 
     commands = ran.result.commands
+    # The morning's status: the failure, and the two backups nobody finished (the failed one's
+    # and the one whose event was lost), read from its --json document.
+    morning = commands["status-day-0"]
+    assert morning.exit_code == 1
+    places = {(p["account"], p["region"]): p for p in morning.places()}
+    [reported] = places[(SECOND_RESOURCE_ACCOUNT, MAIN_REGION)]["failedExecutions"]
+    assert (reported["name"], reported["finishedBy"]) == (failed.name, None)
+    stuck = {s["recoveryPointArn"] for p in morning.places() for s in p.get("stuckBackups", [])}
+    assert stuck == {b.recovery_point_arn for b in ran.result.backups[2:]}
+    assert f"{SECOND_RESOURCE_ACCOUNT} {MAIN_REGION}: FAILED execution {failed.name} " in (
+        ran.printed
+    )
+
     found = commands["preflight"].failed_checks()
     assert commands["preflight"].exit_code == 1
     vault = f"vault {demo.VAULT} in {BACKUP_ACCOUNT} {BACKUP_REGION}"
@@ -134,8 +147,13 @@ def test_the_vault_policy_failure_is_found_by_preflight_fixed_and_re_run(ran: Ra
     assert commands["preflight-after-fix"].exit_code == 0
     assert commands["preflight-after-fix"].failed_checks() == []
 
-    # The dry run changed nothing; --apply started the re-run, with the failed one's input.
+    # The dry run changed nothing; --apply started the re-run it planned, with the failed
+    # one's input.
     assert "Dry run" in commands["rerun-dry-run"].output
+    [plan] = [plan for p in commands["rerun-dry-run"].places() for plan in p.get("plans", [])]
+    assert (plan["name"], plan["action"], plan["newName"]) == (failed.name, "start", rerun.name)
+    assert plan["outcome"] is None
+    assert f"{failed.name} (CopyJobFailed): start {rerun.name}, because" in ran.printed
     assert failed.stopped is not None
     assert rerun.started >= failed.stopped
     assert rerun.name.startswith(f"{failed.name}-rerun-")
@@ -225,7 +243,20 @@ def test_the_report_draws_each_execution_with_its_failed_state_marked(ran: Ran) 
 
 def test_the_organization_report_agrees_with_the_twin(ran: Ran) -> None:
     run = ran.result.commands["status"]
-    assert run.exit_code == 1  # the failure of day 0 is still in the window
+    # The failure of day 0 is still in the window, but its re-run finished the same backup: it
+    # is listed with the execution that finished it, and the organization is well (exit 0).
+    assert run.exit_code == 0
+    failed, rerun = workflow_runs(ran.result, SECOND_RESOURCE_ACCOUNT, MAIN_REGION)
+    shown = " ".join(run.output.split())  # the console wraps long lines
+    assert (
+        f"FAILED execution {failed.name} (CopyJobFailed), started "
+        f"{failed.started:%Y-%m-%dT%H:%M:%SZ}, finished by {rerun.name}"
+    ) in shown
+    assert "0 that no later one finished, 1 finished by a later one" in shown
+    assert (
+        "(exit 0: the execution that failed on day 0 is still listed, finished by its re-run "
+        f"{rerun.name},"
+    ) in " ".join(ran.printed.split())
     blocks = re.findall(
         r"State machine (\S+)\n  executions: (\d+) SUCCEEDED, (\d+) FAILED, (\d+) TIMED_OUT, "
         r"(\d+) ABORTED, (\d+) RUNNING",

@@ -161,12 +161,6 @@ STACK_SET = "BackupEvents"
 TEMPLATES_BUCKET = "org-templates"
 
 
-@pytest.fixture
-def stack_set_stacks() -> None:
-    """Nothing to set up: the twin's StackSet instances are stacks of their own accounts
-    (docs/twin.md §4). Kept while tests still request it by name."""
-
-
 def deploy_organization(twin: Twin, *, operator_role: bool = True) -> str:
     """Backup Events as a StackSet (and the operator role as another), as the README deploys
     them: `backup-events deploy stackset` from the management account. Returns the OU."""

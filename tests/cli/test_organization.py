@@ -61,7 +61,7 @@ def state_machine_in(twin: Twin, account: str, region: str) -> str:
 
 
 @pytest.fixture
-def troubles(twin: Twin, stack_set_stacks: None) -> Troubles:
+def troubles(twin: Twin) -> Troubles:
     deploy_organization(twin)
     # The second resource account's role now trusts another account only.
     twin.client("iam", SECOND_RESOURCE_ACCOUNT, MAIN_REGION).update_assume_role_policy(

@@ -10,8 +10,11 @@ throttle, ...).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +30,7 @@ from local.accounts import (
 from local.backup import CopyAction, PlanInfo
 from local.twin import Twin
 
+TEMPLATE_SOURCE = Path(__file__).resolve().parents[2] / "infrastructure" / "template.src.yaml"
 VAULT = "BackupEvents-Sample"
 COPY_ROLE_NAME = "service-role/AWSBackupDefaultServiceRole"
 EFS = f"arn:aws:elasticfilesystem:{MAIN_REGION}:{RESOURCE_ACCOUNT}:file-system/fs-0a1b2c3d4e5f67890"
@@ -49,27 +53,39 @@ def vault_arn(account: str, region: str, name: str = VAULT) -> str:
     return f"arn:aws:backup:{region}:{account}:backup-vault:{name}"
 
 
-def copy_into_policy(principal_arn_pattern: str = f"arn:aws:iam::*:role/{COPY_ROLE_NAME}") -> str:
-    """The backup account's vault policy (docs/aws-facts.md §B.9): the organization's copy
-    role only."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "CopyIntoFromOrganizationCopyRole",
-                    "Effect": "Allow",
-                    "Principal": "*",
-                    "Action": "backup:CopyIntoBackupVault",
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
-                        "ArnLike": {"aws:PrincipalArn": principal_arn_pattern},
-                    },
-                }
-            ],
-        }
-    )
+def copy_into_policy(copy_role_name: str = COPY_ROLE_NAME) -> str:
+    """The backup account's vault policy as the template writes it (resource CopiesVault),
+    for this organization and copy role: one source for the policy the twin evaluates."""
+    policy = _template()["Resources"]["CopiesVault"]["Properties"]["AccessPolicy"]
+    values = {
+        "OrganizationId": ORGANIZATION_ID,
+        "CopyRoleName": copy_role_name,
+        "AWS::Partition": "aws",
+    }
+    return json.dumps(_resolve(policy, values))
+
+
+@cache
+def _template() -> dict[str, Any]:
+    # cfn-lint's decoder reads the short-form tags (!Ref, !Sub) as CloudFormation does.
+    from cfnlint.decode import decode_str
+
+    decoded, problems = decode_str(TEMPLATE_SOURCE.read_text())
+    assert decoded is not None, problems
+    return dict(decoded)
+
+
+def _resolve(node: Any, values: dict[str, str]) -> Any:
+    """Ref and Sub of the parameters in `values`, as CloudFormation resolves them."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if set(node) == {"Fn::Sub"}:
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], node["Fn::Sub"])
+        return {key: _resolve(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolve(item, values) for item in node]
+    return node
 
 
 def function(

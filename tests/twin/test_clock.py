@@ -7,6 +7,7 @@ These tests use threads as stand-ins for Step Functions executions (participants
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -328,7 +329,7 @@ def test_one_at_a_time_blocks_run_in_turn_and_time_moves_for_a_holder_that_sleep
     # Each turn starts when the previous one ends, and the back-offs add up.
     turns = [(log[i][2], log[i + 1][2]) for i in range(0, len(log), 2)]
     assert turns[0][0] == 0.0
-    assert all(later[0] == earlier[1] for earlier, later in zip(turns, turns[1:], strict=False))
+    assert all(later[0] == earlier[1] for earlier, later in itertools.pairwise(turns))
     assert elapsed(clock) == 60.0
 
 

@@ -115,7 +115,7 @@ def test_a_cross_account_copy_needs_copy_into_backup_vault_for_the_callers_copy_
     backup = layout.backup_client(BACKUP_REGION)
     for name, policy in (
         ("No-Policy", None),
-        ("Other-Role", copy_into_policy("arn:aws:iam::*:role/SomeoneElse")),
+        ("Other-Role", copy_into_policy("SomeoneElse")),
     ):
         twin.create_vault(BACKUP_ACCOUNT, BACKUP_REGION, name)
         if policy is not None:

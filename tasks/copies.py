@@ -239,9 +239,11 @@ def judge_copy(lookup: CopyLookup, original_arn: str, now: datetime) -> CopyVerd
             where, arn, copy, f"the copy {arn} is {copy.status} ({copy.storage_class})"
         )
     try:
-        expires = copy_expiry(copy)
+        expires: datetime | None = copy_expiry(copy)
     except ExpiryUnknown:
-        expires = None  # whether it lives long enough is decided at the cut
+        # Whether it lives long enough is decided at the cut; AWS's own date, if it gives one,
+        # still says whether it is gone already.
+        expires = copy.delete_at
     if expires is not None and expires <= now:
         return CopyVerdict(where, arn, copy, f"the copy {arn} expired at {_iso(expires)}")
     return CopyVerdict(where, arn, copy, None)

@@ -379,25 +379,31 @@ class ExpiryUnknown(ValueError):
     """A copy's deletion date cannot be known from what AWS reports about it."""
 
 
-def copy_expiry(copy: RecoveryPoint) -> datetime | None:
-    """When a copy will be deleted; None when it is kept forever.
+def copy_expiry(copy: RecoveryPoint) -> datetime:
+    """When a copy will be deleted, read from the copy itself.
 
-    Read from the copy itself, never from its copy job or from the original: a copy's
-    retention is fixed when it is made and can change afterwards (aws-facts.md §B.1). Where
-    the day count and AWS's calculated date disagree, the earlier one counts. A DeleteAfterDays
-    of -1 on a copy means "inherit the source's expiry" (§B.1), a date AWS does not report
-    here, so it is unknown rather than forever.
+    Never from its copy job or from the original: a copy's retention is fixed when it is made
+    and can change afterwards (aws-facts.md §B.1). Only a copy with a day count of its own has
+    a date the cut cannot move; where that count and AWS's calculated date disagree, the
+    earlier one counts. "Always" (-1) and no day count at all both mean "the source's expiry"
+    (§B.1), which is the very date the cut changes, and AWS does not say whether it is read
+    again later; a copy deleted by an event (DeleteAfterEvent) has no date either. Each of
+    these is unknown, so the cut refuses rather than guess (design.md §5, rule 7).
     """
-    by_days, calculated = _planned_deletion(copy)
-    known = [moment for moment in (by_days, calculated) if moment is not None]
-    if known:
-        return min(known)
-    if copy.lifecycle.delete_after_days == NEVER:
+    days = copy.lifecycle.delete_after_days
+    if copy.lifecycle.delete_after_event is not None:
         raise ExpiryUnknown(
-            f"{copy.arn} keeps the source's retention (DeleteAfterDays -1) and AWS reports no "
-            "deletion date for it"
+            f"{copy.arn} is deleted on an event (DeleteAfterEvent="
+            f"{copy.lifecycle.delete_after_event}), not on a date"
         )
-    return None
+    if days is None or days == NEVER:
+        kept = "no day count" if days is None else "DeleteAfterDays -1"
+        raise ExpiryUnknown(
+            f"{copy.arn} keeps the source's retention ({kept}): its deletion date follows the "
+            "original's, which the cut would change"
+        )
+    by_days = copy.creation_date + days * _DAY
+    return by_days if copy.delete_at is None else min(by_days, copy.delete_at)
 
 
 @dataclass(frozen=True)
@@ -420,8 +426,8 @@ def copies_outlive(original: RecoveryPoint, copies: Mapping[str, RecoveryPoint])
     """Does every copy expire no earlier than the original would without the cut?
 
     `copies` maps a name for each copy (its vault) to the copy as AWS describes it. An
-    original that never expires needs copies that never expire or that AWS keeps its maximum
-    of 36,500 days from the shared creation date.
+    original that never expires needs copies that AWS keeps its maximum of 36,500 days from
+    the shared creation date.
     """
     needed = original_expiry(original)
     longest = original.creation_date + MAX_DAYS * _DAY
@@ -436,8 +442,6 @@ def copies_outlive(original: RecoveryPoint, copies: Mapping[str, RecoveryPoint])
             expires = copy_expiry(copy)
         except ExpiryUnknown as error:
             unknown.append(f"{name}: {error}")
-            continue
-        if expires is None:
             continue
         if needed is None:
             if expires - copy.creation_date < MAX_DAYS * _DAY:

@@ -896,17 +896,37 @@ def test_a_copy_expires_at_the_earlier_of_its_day_count_and_aws_date() -> None:
     assert copy_expiry(copy_point(35)) == CREATED + timedelta(days=35)
     assert copy_expiry(copy_point(35, delete_at=sooner)) == sooner
     assert copy_expiry(copy_point(3, delete_at=sooner)) == CREATED + timedelta(days=3)
-    # "Always" (-1) on a copy means the source's expiry (§B.1), which AWS reports as DeleteAt.
-    assert copy_expiry(copy_point(NEVER, delete_at=sooner)) == sooner
 
 
-def test_a_copy_kept_without_any_retention_never_expires() -> None:
-    assert copy_expiry(copy_point(None)) is None
+@pytest.mark.parametrize(("days", "named"), [(NEVER, "DeleteAfterDays -1"), (None, "no day count")])
+@pytest.mark.parametrize("delete_at", [None, CREATED + timedelta(days=30)])
+def test_a_copy_that_keeps_the_sources_retention_has_an_unknown_expiry(
+    days: int | None, named: str, delete_at: datetime | None
+) -> None:
+    # "Always" and no day count mean the source's expiry (§B.1): the date the cut changes.
+    # Even a DeleteAt AWS reports today may follow the original once it is cut.
+    with pytest.raises(ExpiryUnknown, match=rf"keeps the source's retention \({named}\)"):
+        copy_expiry(copy_point(days, delete_at=delete_at))
 
 
-def test_a_copy_that_inherits_an_expiry_aws_does_not_report_is_unknown() -> None:
-    with pytest.raises(ExpiryUnknown, match=r"DeleteAfterDays -1\) and AWS reports no deletion"):
-        copy_expiry(copy_point(NEVER))
+def test_a_copy_deleted_on_an_event_has_an_unknown_expiry() -> None:
+    copy = replace(
+        copy_point(400),
+        lifecycle=replace(copy_point(400).lifecycle, delete_after_event="DELETE_AFTER_COPY"),
+    )
+    with pytest.raises(ExpiryUnknown, match="DELETE_AFTER_COPY"):
+        copy_expiry(copy)
+
+
+@pytest.mark.parametrize("days", [NEVER, None])
+def test_the_cut_refuses_copies_that_keep_the_sources_retention(days: int | None) -> None:
+    # Were AWS to re-read the source's expiry after the cut, these copies would die with it.
+    original = point(delete_after_days=35)
+    check = copies_outlive(original, {WEST: copy_point(days), EAST: copy_point(400)})
+    assert not check.safe
+    assert check.too_soon == ()
+    (reason,) = check.unknown
+    assert reason.startswith(f"{WEST}: ")
 
 
 def test_copies_kept_as_long_as_the_original_outlive_it() -> None:
@@ -946,12 +966,13 @@ def test_a_copy_whose_expiry_cannot_be_known_stops_the_cut_by_name() -> None:
 
 
 @pytest.mark.parametrize("never", [None, NEVER])
-def test_a_never_expiring_original_needs_copies_kept_forever_or_a_hundred_years(
+def test_a_never_expiring_original_needs_copies_kept_a_hundred_years(
     never: int | None,
 ) -> None:
     original = point(delete_after_days=never)
     assert copies_outlive(original, {WEST: copy_point(MAX_DAYS)}).safe
-    assert copies_outlive(original, {WEST: copy_point(None)}).safe
+    # A copy with no day count keeps the source's retention, which the cut would change.
+    assert copies_outlive(original, {WEST: copy_point(None)}).unknown
     check = copies_outlive(original, {WEST: copy_point(MAX_DAYS - 1)})
     assert check.too_soon == (
         f"{WEST} is deleted at 2126-10-08 09:30 UTC, but the original never expires",
@@ -1011,21 +1032,19 @@ def oracle_original_expiry(rp: RecoveryPoint) -> datetime | None:
     return max(readings) if readings else None
 
 
-def oracle_copy_fate(copy: RecoveryPoint) -> datetime | str | None:
-    """The copy's deletion date, None for never, "unknown" when AWS does not say."""
+def oracle_copy_fate(copy: RecoveryPoint) -> datetime | str:
+    """The copy's deletion date, or "unknown" unless the copy has a day count of its own."""
     days = copy.lifecycle.delete_after_days
-    readings = [copy.delete_at] if copy.delete_at is not None else []
-    if days is not None and days != NEVER:
-        readings.append(copy.creation_date + timedelta(days=days))
-    if readings:
-        return min(readings)
-    return "unknown" if days == NEVER else None
+    if days is None or days == NEVER or copy.lifecycle.delete_after_event is not None:
+        return "unknown"
+    readings = [copy.creation_date + timedelta(days=days)]
+    if copy.delete_at is not None:
+        readings.append(copy.delete_at)
+    return min(readings)
 
 
 def oracle_outlives(original: RecoveryPoint, copy: RecoveryPoint) -> bool:
     fate, needed = oracle_copy_fate(copy), oracle_original_expiry(original)
-    if fate is None:
-        return True
     if isinstance(fate, str):
         return False
     if needed is None:

@@ -190,6 +190,11 @@ def _cut_due(
     prior = check_prior_cut(facts.record, original.lifecycle)
     if not prior.proceed:
         return Need(arn, "done", prior.reason)
+    if prior.finished:
+        # AWS took the cut but its run stopped before the ledger said CUT. Until it does, a
+        # person who puts the old retention back would look like a cut never written, and be
+        # cut again (design.md §5, rule 8): the cut task records it on its next run.
+        return Need(arn, "start", f"the cut is not yet recorded as done: {prior.reason}")
     decision = decide_retention_cut(original, settings.new_delete_after_days, now)
     if decision.action != "update":
         return Need(arn, "done", f"both copies verified; {decision.reason}")

@@ -197,6 +197,15 @@ def test_a_cut_that_stopped_before_aws_wrote_it_is_started_again() -> None:
     assert need(copies=BOTH, record=half).action == "start"
 
 
+def test_a_cut_aws_took_but_the_ledger_never_marked_done_is_started_to_record_it() -> None:
+    # Left CUTTING, a person restoring the old 35 days would later read as a cut never written.
+    point = listed(Lifecycle={"DeleteAfterDays": 8})
+    half = CutRecord(ORIGINAL, "CUTTING", 8, 35, "2026-11-21T05:00:00Z")
+    found = need(point, copies=BOTH, record=half)
+    assert found.action == "start"
+    assert found.reason.startswith("the cut is not yet recorded as done: The cut to 8 days")
+
+
 # --- Done ----------------------------------------------------------------------------------
 
 

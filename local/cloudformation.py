@@ -656,6 +656,13 @@ def _install_function_properties() -> None:
     function_class = lambda_models.LambdaFunction
     original = function_class.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
+    def packaged(code: dict[str, Any]) -> dict[str, Any]:
+        # CloudFormation writes inline code to index.py (docs/aws-facts.md §E.1).
+        if "ZipFile" not in code:
+            return dict(code)
+        inline = function_class._create_zipfile_from_plaintext_code(code["ZipFile"])
+        return {**code, "ZipFile": base64.b64encode(inline)}
+
     def create_from_cloudformation_json(
         cls: Any,
         /,
@@ -670,14 +677,8 @@ def _install_function_properties() -> None:
                 cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
             )
         properties = cloudformation_json["Properties"]
-        code = dict(properties["Code"])
-        if "ZipFile" in code:
-            # CloudFormation writes inline code to index.py (docs/aws-facts.md §E.1).
-            code["ZipFile"] = base64.b64encode(
-                function_class._create_zipfile_from_plaintext_code(code["ZipFile"])
-            )
         spec = {
-            "Code": code,
+            "Code": packaged(properties["Code"]),
             "FunctionName": resource_name,
             "Handler": properties.get("Handler"),
             "Role": properties["Role"],
@@ -687,6 +688,28 @@ def _install_function_properties() -> None:
         return lambda_models.lambda_backends[account_id][region_name].create_function(spec)
 
     function_class.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)  # type: ignore[method-assign,assignment]
+
+    original_update = function_class.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def update_from_cloudformation_json(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        # Stock moto takes an updated inline ZipFile for a base64 zip and breaks the function:
+        # an update writes index.py again, as a create does.
+        if _active and "Code" in cloudformation_json["Properties"]:
+            properties = cloudformation_json["Properties"]
+            properties = {**properties, "Code": packaged(properties["Code"])}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original_update(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    function_class.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)  # type: ignore[method-assign,assignment]
 
 
 def _install_layers() -> None:
@@ -720,6 +743,30 @@ def _install_template_parsing() -> None:
         return copy.deepcopy(_parsed_template(template))
 
     cfn_models.Stack.parse_template = staticmethod(parse_template)  # type: ignore[method-assign]
+
+
+def _install_no_value() -> None:
+    """`!Ref AWS::NoValue` removes a list element, as CloudFormation does; stock moto keeps a
+    null there (an IAM policy statement `!If [Cond, {...}, !Ref AWS::NoValue]` became null)."""
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+    if getattr(original, "_twin", False):
+        return
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if _active and isinstance(resource_json, list) and isinstance(cleaned, list):
+            return [
+                item
+                for item, given in zip(cleaned, resource_json, strict=True)
+                if item is not None or given is None
+            ]
+        return cleaned
+
+    clean_json._twin = True  # type: ignore[attr-defined]
+    # clean_json calls itself through the module's name, so nested lists are cleaned too.
+    parsing.clean_json = clean_json
 
 
 def _pseudo(backend: Any) -> dict[str, str]:
@@ -993,6 +1040,7 @@ def install() -> None:
     _install_stack_instances()
     _install_public_parameters()
     _install_template_parsing()
+    _install_no_value()
     _install_dynamic_references()
     _install_resource_names()
     _INSTALLED = True

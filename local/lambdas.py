@@ -31,8 +31,8 @@ import threading
 import traceback
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 from types import ModuleType
@@ -190,16 +190,11 @@ class LambdaRuntime:
                 # Registered before it runs, as an import would: dataclasses look it up.
                 sys.modules[unique] = module
                 # Module-level code reads the function's environment, as on Lambda.
-                saved = dict(os.environ)
-                os.environ.update({k: str(v) for k, v in function.environment_vars.items()})
-                try:
+                with function_environment(function):
                     exec(
                         compile(source, f"<{function.function_name}/index.py>", "exec"),
                         module.__dict__,
                     )
-                finally:
-                    os.environ.clear()
-                    os.environ.update(saved)
                 self._modules[key] = module
             return self._modules[key]
 
@@ -244,7 +239,11 @@ class LambdaRuntime:
         self, function: Any, event: Any, context: LambdaContext
     ) -> tuple[str | None, Any, str]:
         """Run the handler as the runtime does: (error type or None, result, payload)."""
-        with self._one_at_a_time(), acting_as(function.account_id, function.role):
+        with (
+            self._one_at_a_time(),
+            acting_as(function.account_id, function.role),
+            function_environment(function),
+        ):
             try:
                 result = self._handler_for(function)(event, context)
             except Exception as error:  # the runtime reports every exception the same way
@@ -277,6 +276,27 @@ class LambdaRuntime:
                     }
                 ),
             )
+
+
+@contextmanager
+def function_environment(function: Any) -> Iterator[None]:
+    """The function's environment variables while its code runs, as Lambda sets them.
+
+    The twin's functions share one process; invocations take turns (`_one_at_a_time`), so
+    setting them for one run and restoring them after affects no other function.
+    """
+    variables = {k: str(v) for k, v in (function.environment_vars or {}).items()}
+    # Only these keys change: other threads (the test, the clock) keep reading the rest.
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _service_exception() -> Exception:

@@ -15,8 +15,10 @@ nothing is written. The ledger records the cut in two phases around the one writ
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from tasks.errors import (
     CopiesExpireTooSoon,
     CopiesNotVerified,
     CopyExpiryUnknown,
+    InvalidInput,
     RecoveryPointNotEligible,
     RetentionChangedAfterCut,
 )
@@ -43,11 +46,39 @@ from tasks.metrics import (
     publish,
 )
 from tasks.points import describe_point
-from tasks.retention import copies_outlive, decide_retention_cut
+from tasks.retention import MAX_DAYS, copies_outlive, decide_retention_cut
 
 logger = make_logger()
 metrics = make_metrics()
 TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+
+
+@dataclass(frozen=True)
+class DeployedCut:
+    """The cut's settings as the stack is deployed now, from the function's environment."""
+
+    enabled: bool
+    new_delete_after_days: int
+
+
+def deployed_cut(environ: Mapping[str, str], requested_days: int) -> DeployedCut:
+    """What the cut may do, given the days this execution's definition asks for.
+
+    A redrive runs an execution on the definition it started with (aws-facts.md §C.3), so a
+    stack updated since (cuts turned off, more days kept) would not be heard; the function's
+    environment is always the stack's current one. Turned off now means no cut; of the two
+    day counts the longer wins, so a stale execution never cuts shorter than either says.
+    Absent variables (a task run outside its stack) leave the request as it is.
+    """
+    enabled = environ.get("CUT_ENABLED", "true")
+    if enabled not in ("true", "false"):
+        raise InvalidInput(f"CUT_ENABLED must be true or false, got {enabled!r}")
+    days = environ.get("NEW_DELETE_AFTER_DAYS")
+    if days is None:
+        return DeployedCut(enabled == "true", requested_days)
+    if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+        raise InvalidInput(f"NEW_DELETE_AFTER_DAYS must be 1..{MAX_DAYS}, got {days!r}")
+    return DeployedCut(enabled == "true", max(requested_days, int(days)))
 
 
 def cut_retention(
@@ -63,8 +94,12 @@ def cut_retention(
     new_delete_after_days: int,
     now: datetime,
     execution: str | None,
+    cut_enabled: bool = True,
 ) -> dict[str, Any]:
     vault = call(backup.describe_backup_vault, BackupVaultName=vault_name)
+    # The ledger before the original: a concurrent run's cut landing in between is then read
+    # as the retention it left, never as someone lengthening it after a cut (design.md §5).
+    record = read_record(dynamodb, ledger_table, recovery_point_arn)
     described, point = describe_point(
         backup, vault_name, recovery_point_arn, vault_locked=bool(vault.get("Locked"))
     )
@@ -79,9 +114,7 @@ def cut_retention(
         raise CopiesNotVerified(
             f"Not cutting {recovery_point_arn}: {'; '.join(map(str, problems))}"
         )
-    prior = check_prior_cut(
-        read_record(dynamodb, ledger_table, recovery_point_arn), point.lifecycle
-    )
+    prior = check_prior_cut(record, point.lifecycle)
     if not prior.proceed:
         raise RetentionChangedAfterCut(f"Not cutting {recovery_point_arn}: {prior.reason}")
     decision = decide_retention_cut(point, new_delete_after_days, now)
@@ -98,7 +131,15 @@ def cut_retention(
         "BackupSizeInBytes": size,
     }
     target = decision.new.delete_after_days
-    if decision.action == "update" and target is not None:
+    if decision.action == "update" and not cut_enabled:
+        # Turned off since this execution started (deployed_cut): nothing is written.
+        result.update(
+            Action="unchanged",
+            Reason="Not cut: EnableUpdateLifecycle is false in the deployed stack (the cut "
+            f"would have been: {decision.reason})",
+            NewLifecycle=decision.current.to_api(),
+        )
+    elif decision.action == "update" and target is not None:
         check = copies_outlive(point, verification.copies)
         if check.unknown:
             raise CopyExpiryUnknown(f"Not cutting {recovery_point_arn}: {'; '.join(check.unknown)}")
@@ -155,6 +196,7 @@ def cut_retention(
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task = start_task(logger, event)
     region = task.fields.string("Region")
+    deployed = deployed_cut(os.environ, task.fields.integer("NewDeleteAfterDays", 1, MAX_DAYS))
     return cut_retention(
         task.backup,
         CopyReader(task.fields.string("CopyReaderRoleArn", ROLE_ARN)),
@@ -164,7 +206,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         destinations=task.fields.strings("Destinations", VAULT_ARN, 2),
         known=known_copies(task.fields.raw("KnownCopies")),
         ledger_table=task.fields.string("LedgerTableName", TABLE_NAME),
-        new_delete_after_days=task.fields.integer("NewDeleteAfterDays", 1, 36500),
+        new_delete_after_days=deployed.new_delete_after_days,
         now=task.fields.timestamp("Now"),
         execution=task.fields.optional_string("Execution"),
+        cut_enabled=deployed.enabled,
     )

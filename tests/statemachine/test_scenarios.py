@@ -13,6 +13,7 @@ import pytest
 
 from local.accounts import BACKUP_ACCOUNT, BACKUP_REGION, MAIN_REGION, RESOURCE_ACCOUNT
 from local.backup import CopyAction, PlanInfo
+from local.stacks import CAPABILITIES, template_url
 from local.twin import Twin
 from tests.statemachine.conftest import Execution, World, make_world
 
@@ -542,6 +543,33 @@ def test_an_execution_that_failed_on_a_transient_error_is_redriven(world: World)
     assert described.get("redriveCount") == 1
     assert len(world.executions()) == 1  # redriven, not started again
     assert world.recovery_point_of(job).lifecycle == {"DeleteAfterDays": 8}
+
+
+def test_a_redrive_after_cuts_were_turned_off_copies_but_does_not_cut(world: World) -> None:
+    # A redrive runs the definition the execution started with (aws-facts.md §C.3), which
+    # still cuts; the stack as deployed now says not to (design.md §5, rule 10).
+    world.twin.backup.throttle(1.0, operations=["update_recovery_point_lifecycle"])
+    job = world.backup()
+    failed = only(world.settle())
+    assert (failed.status, failed.path[-1]) == ("FAILED", "CutOriginalRetention")
+    world.twin.backup.clear_faults()
+    parameters = {**world.settings.parameters, "EnableUpdateLifecycle": "false"}
+    world.stack.client("cloudformation").update_stack(
+        StackName=world.stack.name,
+        TemplateURL=template_url(world.twin, world.account, world.region),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=CAPABILITIES,
+    )
+
+    world.stack.client("stepfunctions").redrive_execution(executionArn=failed.arn)
+    world.settle()
+
+    redriven = world.twin.describe_execution(failed.arn)
+    assert redriven["status"] == "SUCCEEDED", redriven.get("cause")
+    assert json.loads(redriven["output"])["Retention"] == "unchanged"
+    original = world.recovery_point_of(job)
+    assert original.lifecycle == {"DeleteAfterDays": 14}
+    assert len(world.copies_of(original)) == 2
 
 
 def test_a_failed_plan_copy_nobody_heard_of_is_reported_with_its_backup(world: World) -> None:

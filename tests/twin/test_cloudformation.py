@@ -1,4 +1,4 @@
-"""CloudFormation refuses what has nothing to create, per stack and per StackSet instance.
+"""CloudFormation as the twin plays it: what it refuses, what an update carries, AWS::NoValue.
 
 docs/aws-facts.md §H (empty stacks: a template must define at least one resource, and a stack
 whose conditions leave none is refused) and §E.3 (a StackSet deploys one stack per account and
@@ -223,3 +223,120 @@ def test_the_powertools_parameter_exists_only_where_powertools_publishes_it(
     else:
         assert error_of(ssm.get_parameter, Name=POWERTOOLS)[0] == "ParameterNotFound"
         assert ssm.get_parameters(Names=[POWERTOOLS])["InvalidParameters"] == [POWERTOOLS]
+
+
+# A role whose inline policy has a statement only when asked for, and a function that answers
+# with its environment: what a stack update must carry to both (docs/aws-facts.md §E.1).
+UPDATABLE = json.dumps(
+    {
+        "Parameters": {
+            "Greeting": {"Type": "String"},
+            "Extra": {"Type": "String", "AllowedValues": ["true", "false"]},
+        },
+        "Conditions": {"ExtraWanted": {"Fn::Equals": [{"Ref": "Extra"}, "true"]}},
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "lambda.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "Reads",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "sqs:ListQueues",
+                                        "Resource": "*",
+                                    },
+                                    {
+                                        "Fn::If": [
+                                            "ExtraWanted",
+                                            {
+                                                "Effect": "Allow",
+                                                "Action": "sns:ListTopics",
+                                                "Resource": "*",
+                                            },
+                                            {"Ref": "AWS::NoValue"},
+                                        ]
+                                    },
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
+            "Function": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.13",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Environment": {"Variables": {"GREETING": {"Ref": "Greeting"}}},
+                    "Code": {
+                        "ZipFile": "import os\n\n\ndef handler(event, context):\n"
+                        "    return os.environ['GREETING']\n"
+                    },
+                },
+            },
+        },
+    }
+)
+
+
+def updatable(greeting: str, extra: str = "false") -> dict[str, Any]:
+    return {
+        "StackName": "Updatable",
+        "TemplateBody": UPDATABLE,
+        "Parameters": [
+            {"ParameterKey": "Greeting", "ParameterValue": greeting},
+            {"ParameterKey": "Extra", "ParameterValue": extra},
+        ],
+        "Capabilities": ["CAPABILITY_IAM"],
+    }
+
+
+def physical_id(cfn: Any, logical_id: str) -> str:
+    resources = cfn.list_stack_resources(StackName="Updatable")["StackResourceSummaries"]
+    return next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id)
+
+
+def test_no_value_removes_a_list_element_as_cloudformation_does(twin: Twin) -> None:
+    """A statement `!If [Cond, {...}, !Ref AWS::NoValue]` is absent, not null, when Cond is
+    false: an IAM policy with a null statement is not a policy."""
+    cfn = twin.client("cloudformation", RESOURCE_ACCOUNT, MAIN_REGION)
+    cfn.create_stack(**updatable("hello"))
+    iam = twin.client("iam", RESOURCE_ACCOUNT, MAIN_REGION)
+    document = iam.get_role_policy(RoleName=physical_id(cfn, "Role"), PolicyName="Reads")
+    statements = document["PolicyDocument"]["Statement"]
+    assert [s["Action"] for s in statements] == ["sqs:ListQueues"]
+
+
+def test_a_stack_update_gives_an_inline_function_its_new_environment_and_it_still_runs(
+    twin: Twin,
+) -> None:
+    """CloudFormation writes an updated inline ZipFile to index.py again, as on create, and the
+    function runs with the updated environment (stock moto broke the function's code)."""
+    cfn = twin.client("cloudformation", RESOURCE_ACCOUNT, MAIN_REGION)
+    awslambda = twin.client("lambda", RESOURCE_ACCOUNT, MAIN_REGION)
+    cfn.create_stack(**updatable("hello"))
+    function = physical_id(cfn, "Function")
+
+    def answer() -> Any:
+        response = awslambda.invoke(FunctionName=function, Payload=b"{}")
+        assert "FunctionError" not in response, response["Payload"].read()
+        return json.loads(response["Payload"].read())
+
+    assert answer() == "hello"
+    cfn.update_stack(**updatable("goodbye"))
+    assert answer() == "goodbye"

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from local.accounts import MAIN_REGION, RESOURCE_ACCOUNT
+from tasks.cut_retention import DeployedCut, deployed_cut
 from tasks.errors import (
     CopiesExpireTooSoon,
     CopiesNotVerified,
@@ -364,6 +365,58 @@ def test_a_retention_changed_while_a_cut_was_in_flight_is_left_alone(world: Worl
     world.set_lifecycle(original, {"DeleteAfterDays": 20})
     with world.nothing_written(), pytest.raises(RetentionChangedAfterCut, match="changed it since"):
         cut(world, original, known)
+
+
+# --- The stack as deployed now --------------------------------------------------------------
+
+
+def test_cuts_turned_off_since_the_execution_started_write_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A redrive runs the execution's old definition, which still says cut; the function's
+    # environment is the stack as it is now (design.md §5, rule 10).
+    monkeypatch.setenv("CUT_ENABLED", "false")
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    with world.nothing_written():
+        result = cut(world, original, known)
+    assert result["Action"] == "unchanged"
+    assert result["Reason"].startswith("Not cut: EnableUpdateLifecycle is false")
+    assert result["NewLifecycle"] == result["OldLifecycle"] == {"DeleteAfterDays": 35}
+    assert original not in world.ledger()
+
+
+def test_more_days_in_the_deployed_stack_than_in_the_execution_win(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEW_DELETE_AFTER_DAYS", "10")
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    cut(world, original, world.copy_both(original), NewDeleteAfterDays=7)
+    assert world.lifecycle(original) == {"DeleteAfterDays": 11}
+
+
+@pytest.mark.parametrize(
+    ("environ", "requested", "expected"),
+    [
+        ({}, 7, DeployedCut(True, 7)),
+        ({"CUT_ENABLED": "false", "NEW_DELETE_AFTER_DAYS": "7"}, 7, DeployedCut(False, 7)),
+        ({"CUT_ENABLED": "true", "NEW_DELETE_AFTER_DAYS": "14"}, 7, DeployedCut(True, 14)),
+        ({"CUT_ENABLED": "true", "NEW_DELETE_AFTER_DAYS": "3"}, 7, DeployedCut(True, 7)),
+    ],
+)
+def test_the_deployed_setting_turns_cuts_off_and_the_longer_day_count_wins(
+    environ: dict[str, str], requested: int, expected: DeployedCut
+) -> None:
+    assert deployed_cut(environ, requested) == expected
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [{"CUT_ENABLED": "no"}, {"NEW_DELETE_AFTER_DAYS": "seven"}, {"NEW_DELETE_AFTER_DAYS": "0"}],
+)
+def test_a_malformed_deployed_setting_is_refused_by_name(environ: dict[str, str]) -> None:
+    with pytest.raises(InvalidInput, match=next(iter(environ))):
+        deployed_cut(environ, 7)
 
 
 # --- Points that must be left alone ---------------------------------------------------------

@@ -62,6 +62,13 @@ OWN_VAULT = {
 # documented for every type (§H), so they are held to this Region.
 IN_THIS_REGION = {"StringEquals": {"aws:RequestedRegion": {"Ref": "AWS::Region"}}}
 
+# A ledger under EncryptionKmsKey: DynamoDB uses the key as its caller (docs/aws-facts.md §I).
+LEDGER_KEY_READS = {"kms:Decrypt", "kms:DescribeKey"}
+LEDGER_KEY_WRITES = {*LEDGER_KEY_READS, "kms:GenerateDataKey"}
+THROUGH_DYNAMODB = {
+    "StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}
+}
+
 # Each role's complete set of allowed actions, task roles first.
 TASK_ROLE_ACTIONS: dict[str, set[str]] = {
     "DescribeRecoveryPointRole": {"backup:DescribeRecoveryPoint", *LOG_WRITES},
@@ -82,6 +89,7 @@ TASK_ROLE_ACTIONS: dict[str, set[str]] = {
         "backup:UpdateRecoveryPointLifecycle",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
+        *LEDGER_KEY_WRITES,
         ASSUME_READER,
         *LOG_WRITES,
     },
@@ -89,6 +97,7 @@ TASK_ROLE_ACTIONS: dict[str, set[str]] = {
         "backup:ListRecoveryPointsByBackupVault",
         "backup:ListCopyJobs",
         "dynamodb:Scan",
+        *LEDGER_KEY_READS,
         "states:ListExecutions",
         "states:DescribeExecution",
         ASSUME_READER,
@@ -508,6 +517,22 @@ def test_the_reconciliation_role_starts_redrives_and_reports_only_for_this_workf
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "states.amazonaws.com"
     }
+
+
+@pytest.mark.parametrize(
+    ("role", "actions"),
+    [("CutRetentionRole", LEDGER_KEY_WRITES), ("FindUnfinishedBackupsRole", LEDGER_KEY_READS)],
+)
+def test_the_ledgers_key_is_granted_only_when_given_and_only_through_dynamodb(
+    role: str, actions: set[str]
+) -> None:
+    policy = roles()[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (given,) = [s for s in policy if "Fn::If" in s]
+    condition, statement, otherwise = given["Fn::If"]
+    assert (condition, otherwise) == ("EncryptionKeyGiven", {"Ref": "AWS::NoValue"})
+    assert set(as_list(statement["Action"])) == actions
+    assert statement["Resource"] == {"Ref": "EncryptionKmsKey"}
+    assert statement["Condition"] == THROUGH_DYNAMODB
 
 
 def test_the_events_role_can_only_start_this_stacks_two_state_machines() -> None:

@@ -46,7 +46,7 @@ from backup_events.aws import (
 )
 from backup_events.output import EXIT_FAILED, EXIT_OK, fail, make_console
 from backup_events.sessions import Environment
-from backup_events.templates import template_path
+from backup_events.templates import NAMED, chosen_template
 
 PROGRAM = "backup-events deploy"
 BODY_LIMIT = 51_200  # aws-facts.md §E.2
@@ -585,8 +585,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
         sub.add_argument(
             "--template",
-            type=Path,
-            help="template file (default: the one installed with this command)",
+            metavar="FILE|" + "|".join(NAMED),
+            help="a template file, or one installed with this command by name (default: workflow)",
         )
         sub.add_argument("--template-bucket", help="S3 bucket for the template upload")
         sub.add_argument("--apply", action="store_true", help="deploy; without it, a dry run")
@@ -621,7 +621,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         with aws_setup_errors():
             if args.region is not None:
                 check_region(args.region)
-            template = args.template or template_path()
+            template = chosen_template(args.template)
             parameters = read_parameters(args.parameters, args.param)
             sessions = env.connect(args.profile, args.region)
             region = args.region or sessions.default_region

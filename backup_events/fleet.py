@@ -154,7 +154,8 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print one JSON document instead of text: each account and Region's result and "
-        "findings, the totals and the exit code",
+        "findings, the totals and the exit code (on a usage or configuration error: the error "
+        "and exit code 2)",
     )
 
 
@@ -252,6 +253,8 @@ def run_command(
             print_results(results, console, what=what)
             return exit_code(results)
     except ConfigError as error:
-        return fail(program, str(error))
+        message = str(error)
     except botocore.exceptions.ClientError as error:
-        return fail(program, f"AWS refused a read: {error_text(error)}")
+        message = f"AWS refused a read: {error_text(error)}"
+    # backfill has no --json.
+    return fail(program, message, as_json=getattr(args, "json", False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -92,8 +93,12 @@ def progress(console: Console, description: str, total: int) -> Iterator[Callabl
         yield lambda: bar.advance(task)
 
 
-def fail(program: str, message: str) -> int:
+def fail(program: str, message: str, *, as_json: bool = False) -> int:
+    """One line on stderr; with --json also a document on stdout, so a script that parses
+    stdout reads why it got nothing (places and totals stay empty: nothing was read)."""
     print(f"{program}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exitCode": EXIT_USAGE, "places": [], "totals": {}}))
     return EXIT_USAGE
 
 

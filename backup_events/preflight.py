@@ -447,7 +447,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     try:
         since = parse_window(args.since, "now", now).since
     except ConfigError as error:
-        return fail(PROGRAM, str(error))
+        return fail(PROGRAM, str(error), as_json=args.json)
 
     def work(target: Target, clients: ClientFactory, console: Console) -> Finding:
         state_machine = resolve_state_machine(clients, target)

@@ -501,7 +501,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     try:
         window = parse_window(args.since, args.until, now)
     except ConfigError as error:
-        return fail(PROGRAM, str(error))
+        return fail(PROGRAM, str(error), as_json=args.json)
     return run_command(
         PROGRAM, args, env, work, what="Re-running", report=as_json if args.json else None
     )

@@ -8,6 +8,9 @@ from backup_events.aws import ConfigError
 
 WORKFLOW = "backup_events_aws.yaml"  # the generated template (scripts/build.py)
 OPERATOR_ROLE = "operator_role.yaml"
+# What `deploy --template` accepts besides a file: the templates installed with the command, so
+# the README's commands run from any directory, not only from a checkout.
+NAMED = {"workflow": WORKFLOW, "operator-role": OPERATOR_ROLE}
 
 # `pip install .` puts infrastructure/*.yaml here (pyproject.toml, package-dir); a checkout has
 # them in infrastructure/ next to this package.
@@ -24,3 +27,12 @@ def template_path(name: str = WORKFLOW) -> Path:
     raise ConfigError(
         f"{name} is neither installed with the package nor in a checkout: pass --template"
     )
+
+
+def chosen_template(given: str | None) -> Path:
+    """`--template` as given: a name from NAMED, a file, or (None) the workflow template."""
+    if given is None:
+        return template_path()
+    if given in NAMED:
+        return template_path(NAMED[given])
+    return Path(given)

@@ -45,7 +45,6 @@ from rich.table import Table
 
 from backup_events.main import main as backup_events
 from backup_events.sessions import AwsSessions, Environment
-from backup_events.templates import OPERATOR_ROLE, template_path
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -285,7 +284,7 @@ def deploy(operator: Operator, twin: Twin) -> tuple[list[Stack], list[Stack]]:
     )  # fmt: skip
     role = operator(
         "deploy", "stackset", "--name", OPERATOR_STACK_SET,
-        "--template", str(template_path(OPERATOR_ROLE)), "--regions", MAIN_REGION, *common,
+        "--template", "operator-role", "--regions", MAIN_REGION, *common,
         f"--param=TrustedAccountId={MANAGEMENT_ACCOUNT}",
     )  # fmt: skip
     for run in (workflow, role):

@@ -14,7 +14,6 @@ from rich.console import Console
 from backup_events.aws import ClientFactory
 from backup_events.main import main
 from backup_events.sessions import AwsSessions, Caller, Environment
-from backup_events.templates import OPERATOR_ROLE, template_path
 from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
@@ -174,7 +173,7 @@ def deploy_organization(twin: Twin, *, operator_role: bool = True) -> str:
     ]  # fmt: skip
     # IAM is global: one Region is enough for the role.
     role = [
-        "--name", "BackupEventsOperator", "--template", str(template_path(OPERATOR_ROLE)),
+        "--name", "BackupEventsOperator", "--template", "operator-role",
         "--regions", MAIN_REGION, f"--param=TrustedAccountId={MANAGEMENT_ACCOUNT}",
     ]  # fmt: skip
     manager = OneAccount(twin, MANAGEMENT_ACCOUNT)

@@ -96,9 +96,10 @@ def test_the_command_and_every_subcommand_answer_help(installed: Path, argv: lis
 def test_the_installed_code_and_templates_are_the_packages_own(installed: Path) -> None:
     probe = (
         "import sys, backup_events, tasks, backup_events.main; "
-        "from backup_events.templates import template_path, OPERATOR_ROLE; "
-        "print(backup_events.__file__); print(tasks.__file__); print(template_path()); "
-        "print(template_path(OPERATOR_ROLE)); "
+        "from backup_events.templates import chosen_template; "
+        "print(backup_events.__file__); print(tasks.__file__); print(chosen_template(None)); "
+        # `deploy --template operator-role`, as the README runs it, from outside a checkout.
+        "print(chosen_template('operator-role')); "
         "print('aws_lambda_powertools' in sys.modules)"
     )
     answered = run(installed, "python", "-c", probe)
@@ -107,10 +108,8 @@ def test_the_installed_code_and_templates_are_the_packages_own(installed: Path) 
     venv = installed.parent.resolve()
     for path in paths:
         assert Path(path).resolve().is_relative_to(venv), path
-    assert (
-        Path(paths[2]).read_text()
-        == (ROOT / "infrastructure" / "backup_events_aws.yaml").read_text()
-    )
+    for path, name in zip(paths[2:], ("backup_events_aws.yaml", "operator_role.yaml"), strict=True):
+        assert Path(path).read_text() == (ROOT / "infrastructure" / name).read_text()
     # The command imports only tasks modules that do not need Powertools (a Lambda layer).
     assert powertools == "False"
 

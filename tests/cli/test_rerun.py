@@ -543,13 +543,19 @@ def test_no_such_state_machine(twin: Twin, capsys: pytest.CaptureFixture[str]) -
 def test_no_such_stack(
     twin: Twin, capsys: pytest.CaptureFixture[str], command: str, options: list[str]
 ) -> None:
-    # A single stack that is not there is a configuration error, for a script as for a person.
+    # A single stack that is not there is a configuration error, for a script as for a person:
+    # one line on stderr, and with --json a document on stdout that says so.
     code = run(twin, [command, "--stack-name", "Nope", "--region", MAIN_REGION, *options])
     assert code == 2
     printed = capsys.readouterr()
-    assert printed.out == ""
     assert printed.err.startswith(f"backup-events {command}: error: no stack 'Nope' in us-east-1")
     assert printed.err.count("\n") == 1
+    if options:
+        document = json.loads(printed.out)
+        assert (document["exitCode"], document["places"]) == (2, [])
+        assert printed.err.rstrip("\n").endswith(document["error"])
+    else:
+        assert printed.out == ""
 
 
 def test_bad_window(capsys: pytest.CaptureFixture[str]) -> None:

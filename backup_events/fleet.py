@@ -154,8 +154,8 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print one JSON document instead of text: each account and Region's result and "
-        "findings, the totals and the exit code (on a usage or configuration error: the error "
-        "and exit code 2)",
+        "findings, the totals and the exit code (on a configuration error: the error and exit "
+        "code 2)",
     )
 
 

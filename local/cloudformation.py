@@ -754,13 +754,25 @@ def _install_no_value() -> None:
     if getattr(original, "_twin", False):
         return
 
+    def no_value(given: Any, resources_map: Any) -> bool:
+        """Does this element stand for AWS::NoValue (itself, or the branch an Fn::If takes)?"""
+        if not isinstance(given, dict):
+            return False
+        if given == {"Ref": "AWS::NoValue"}:
+            return True
+        if "Fn::If" in given:
+            condition, when_true, when_false = given["Fn::If"]
+            chosen = when_true if resources_map.lazy_condition_map[condition] else when_false
+            return no_value(chosen, resources_map)
+        return False
+
     def clean_json(resource_json: Any, resources_map: Any) -> Any:
         cleaned = original(resource_json, resources_map)
         if _active and isinstance(resource_json, list) and isinstance(cleaned, list):
             return [
                 item
                 for item, given in zip(cleaned, resource_json, strict=True)
-                if item is not None or given is None
+                if not no_value(given, resources_map)
             ]
         return cleaned
 

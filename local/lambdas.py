@@ -283,7 +283,9 @@ def function_environment(function: Any) -> Iterator[None]:
     """The function's environment variables while its code runs, as Lambda sets them.
 
     The twin's functions share one process; invocations take turns (`_one_at_a_time`), so
-    setting them for one run and restoring them after affects no other function.
+    setting them for one run and restoring them after affects no other function. That holds
+    for one running twin per process, as the tests and scripts run it; a handler a test calls
+    directly sees the test's own environment.
     """
     variables = {k: str(v) for k, v in (function.environment_vars or {}).items()}
     # Only these keys change: other threads (the test, the clock) keep reading the rest.

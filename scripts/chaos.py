@@ -180,6 +180,12 @@ class CutWatch:
         if len(regions) < 2:
             self.unsafe.append(f"{arn}: cut with copies in {sorted(regions)} only")
         for copy in copies:
+            days = copy.lifecycle.get("DeleteAfterDays")
+            if days is None or days < 0:
+                # "Always" or no day count: the source's expiry, which the cut just moved
+                # (docs/aws-facts.md §B.1); the twin keeps such a copy, AWS may not.
+                self.unsafe.append(f"{arn}: copy {copy.arn} has no retention of its own")
+                continue
             expires = copy.delete_at()
             if expires is not None and expires < needed:
                 self.unsafe.append(f"{arn}: copy {copy.arn} expires {expires}, before {needed}")

@@ -117,6 +117,11 @@ def cut_retention(
     prior = check_prior_cut(record, point.lifecycle)
     if not prior.proceed:
         raise RetentionChangedAfterCut(f"Not cutting {recovery_point_arn}: {prior.reason}")
+    if prior.finished and record is not None:
+        # AWS took an earlier cut whose run stopped before marking it. Marked first, whatever
+        # is decided below: left CUTTING, a person putting the old retention back would read
+        # as a cut never written (design.md §5). The record this run read, not a newer one.
+        write_record(dynamodb, ledger_table, replace(record, state="CUT"))
     decision = decide_retention_cut(point, new_delete_after_days, now)
     logger.info("retention decision", extra={"action": decision.action, "reason": decision.reason})
     if decision.action == "ineligible":
@@ -185,10 +190,6 @@ def cut_retention(
             (RETENTION_DAYS_REMOVED, COUNT, removed or 0),
             (STORAGE_GB_DAYS_SAVED, COUNT, result["StorageGBDaysSaved"]),
         )
-    elif prior.finished:
-        record = read_record(dynamodb, ledger_table, recovery_point_arn)
-        if record is not None:
-            write_record(dynamodb, ledger_table, replace(record, state="CUT"))
     return json_object(result)
 
 

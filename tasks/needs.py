@@ -10,7 +10,8 @@ ledger, running executions), decide one of:
 - `skip`: nothing to do now, and nothing wrong (an execution is on it, too recent, cannot be
   copied, ...);
 - `attention`: it cannot finish by itself and a person must look (a copy FAILED, copies that
-  expire before the original, a plan that copies nowhere). The reconciliation reports these;
+  expire before the original or whose expiry is unknown, a plan that copies nowhere). The
+  reconciliation reports these;
   it never retries them (design.md §5b).
 
 Pure: no AWS calls and no clock; tasks/survey.py gathers the facts.

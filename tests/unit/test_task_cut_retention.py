@@ -358,6 +358,23 @@ def test_a_cut_written_but_not_marked_is_marked_without_another_write(world: Wor
     )
 
 
+def test_a_cut_written_but_not_marked_is_marked_even_when_nothing_else_may_be_done(
+    world: World,
+) -> None:
+    # A vault locked since: the point is left alone now, and the earlier cut is still recorded
+    # as done, or a person restoring 35 days would later read as a cut never written.
+    original = world.backup(lifecycle={"DeleteAfterDays": 35})
+    known = world.copy_both(original)
+    cut(world, original, known)
+    put_record(world, CutRecord(original, "CUTTING", 8, 35, "2026-11-20T08:00:00Z", "earlier"))
+    world.twin.client("backup", RESOURCE_ACCOUNT, MAIN_REGION).put_backup_vault_lock_configuration(
+        BackupVaultName=world.settings.vault_name, MinRetentionDays=1
+    )
+    with pytest.raises(RecoveryPointNotEligible):
+        cut(world, original, known)
+    assert CutRecord.from_item(world.ledger()[original]).state == "CUT"
+
+
 def test_a_retention_changed_while_a_cut_was_in_flight_is_left_alone(world: World) -> None:
     original = world.backup(lifecycle={"DeleteAfterDays": 35})
     known = world.copy_both(original)

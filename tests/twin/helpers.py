@@ -65,6 +65,16 @@ def copy_into_policy(copy_role_name: str = COPY_ROLE_NAME) -> str:
     return json.dumps(_resolve(policy, values))
 
 
+def copy_reader_trust() -> dict[str, Any]:
+    """The backup account's copy reader trust policy as the template writes it (resource
+    CopyReaderRole), for this organization: the trust the twin's STS evaluates."""
+    trust = _template()["Resources"]["CopyReaderRole"]["Properties"]["AssumeRolePolicyDocument"]
+    resolved: dict[str, Any] = _resolve(
+        trust, {"OrganizationId": ORGANIZATION_ID, "AWS::Partition": "aws"}
+    )
+    return resolved
+
+
 @cache
 def _template() -> dict[str, Any]:
     # cfn-lint's decoder reads the short-form tags (!Ref, !Sub) as CloudFormation does.

@@ -17,13 +17,12 @@ from local.accounts import (
     BACKUP_ACCOUNT,
     BACKUP_REGION,
     MAIN_REGION,
-    ORGANIZATION_ID,
     OUTSIDER_ACCOUNT,
     RESOURCE_ACCOUNT,
 )
 from local.iam import AccessDenied
 from local.twin import Twin
-from tests.twin.helpers import VAULT, error_of, role, vault_arn
+from tests.twin.helpers import VAULT, copy_reader_trust, error_of, role, vault_arn
 
 pytestmark = pytest.mark.twin
 
@@ -318,20 +317,7 @@ def test_unknown_callers_and_roles_without_policies_are_not_restricted(twin: Twi
 
 READER_NAME = f"BackupEventsCopyReader-{MAIN_REGION}"
 READER = f"arn:aws:iam::{BACKUP_ACCOUNT}:role/backup-events/{READER_NAME}"
-ORGANIZATION_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"AWS": "*"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID},
-                "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/backup-events/*"},
-            },
-        }
-    ],
-}
+ORGANIZATION_TRUST = copy_reader_trust()
 
 
 def assume(twin: Twin, principal: str, target: str = READER) -> str:
